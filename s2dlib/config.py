@@ -8,13 +8,15 @@ from pathlib import Path
 import yaml
 
 from .distill import LoraSFTConfig
+from .engines import resolve_engine
 from .engines.base import Sampling
+from .engines.vllm import PIP as VLLM_PIP, available as vllm_available
 from .filters import FILTERS
 from .models import DTYPES, check_model_name
 from .tasks import TASKS, Task, get_task
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-ENGINES = ("hf", "auto")
+ENGINES = ("hf", "vllm", "auto")
 
 
 def profile_names() -> list[str]:
@@ -28,7 +30,8 @@ class ExperimentConfig:
     task: str = "last_letter"
     k: int = 2  # words per name (last_letter) / people per question (coin_flip)
     model: str = "qwen2.5-coder-1.5b-instruct"
-    engine: str = "hf"
+    engine: str = "hf"  # hf (transformers), vllm, auto (vllm when installed)
+    tensor_parallel_size: int = 1  # GPUs per model (vllm only)
     dtype: str = "auto"  # auto = bf16 where the hardware has bf16 units, else fp32
     n_train: int = 16  # unlabeled inputs for System 2 generation
     n_test: int = 24
@@ -68,6 +71,11 @@ class ExperimentConfig:
         need(self.task in TASKS, "task", ", ".join(sorted(TASKS)))
         check_model_name(self.model)
         need(self.engine in ENGINES, "engine", ", ".join(ENGINES))
+        if self.engine == "vllm" and not vllm_available():
+            raise ValueError(f"engine='vllm': vllm is not installed; install it with: {VLLM_PIP}")
+        need(isinstance(self.tensor_parallel_size, int) and self.tensor_parallel_size >= 1
+             and (self.tensor_parallel_size == 1 or resolve_engine(self.engine) == "vllm"),
+             "tensor_parallel_size", "integers >= 1 (above 1 only with engine=vllm)")
         need(self.dtype in DTYPES, "dtype", ", ".join(DTYPES))
         need(self.filter in FILTERS, "filter", ", ".join(sorted(FILTERS)))
         need(self.profile in (*profile_names(), "custom"), "profile", ", ".join((*profile_names(), "custom")))
