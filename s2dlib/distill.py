@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--pairs", required=True, help="JSONL rows with prompt and answer")
     ap.add_argument("--out", required=True, help="adapter folder")
-    for f in fields(LoraSFTConfig):
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    for f in fields(LoraSFTConfig):  # --lora-r, not --r: torchrun would take --r as an abbreviation of its own options
+        flag = f"lora-{f.name}" if f.name in ("r", "alpha", "dropout") else f.name.replace("_", "-")
+        ap.add_argument(f"--{flag}", dest=f.name, type=type(f.default), default=f.default)
     args = vars(ap.parse_args(argv))
     with open(args.pop("pairs"), encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]

@@ -23,7 +23,7 @@ def test_two_processes_train_like_one(tiny_model, tmp_path):
                              + "\n" for e in train))
     # Dropout off: each process draws its own masks, so only a dropout-free run can match exactly.
     args = ["-m", "s2dlib.distill", "--model", str(tiny_model), "--pairs", str(pairs), "--epochs", "2", "--batch-size", "4",
-            "--lr", "1e-2", "--r", "8", "--alpha", "16", "--dropout", "0", "--dtype", "float32"]
+            "--lr", "1e-2", "--lora-r", "8", "--lora-alpha", "16", "--lora-dropout", "0", "--dtype", "float32"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     launch = {1: [sys.executable], 2: [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]}
     runs = {}
