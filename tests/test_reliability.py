@@ -131,7 +131,7 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
     overlap = write(tmp / "overlap.jsonl", [{"question": "q1", "answer": "1"}])
     return [
         (["--set", "model=gpt-17"], "model='gpt-17': allowed values are"),
-        (["--set", "task=chess"], "task='chess': allowed values are coin_flip, gsm8k, last_letter, sycophancy_qa"),
+        (["--set", "task=chess"], "task='chess': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"),
         (["--set", "engine=tgi"], "engine='tgi': allowed values are"),
         (["--profile", "huge"], "profile='huge': allowed values are paper, quick, smoke"),
         (["--set", "n_train=0"], "n_train=0: allowed values are integers >= 1"),
