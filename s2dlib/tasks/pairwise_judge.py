@@ -149,14 +149,16 @@ def response_prompt(name: str, question: str) -> str:
 
 # ---- real sets -----------------------------------------------------------------------------------------------
 def _rows(path: Path) -> list:
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        data = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"data file {str(path)!r} is malformed JSON ({e.args[0].split(':')[0]})") from None
-    return data if isinstance(data, list) else [data]
+    """The rows of a JSONL file (a malformed line is named) or of a JSON list."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.suffix == ".jsonl" else [path.read_text(encoding="utf-8")]
+    rows = []
+    for i, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line)) if line.strip() else None
+        except ValueError as e:
+            where = f" line {i}" if path.suffix == ".jsonl" else ""
+            raise ValueError(f"data file {str(path)!r}{where} is malformed JSON ({e.args[0].split(':')[0]})") from None
+    return rows[0] if path.suffix != ".jsonl" and isinstance(rows[0], list) else rows
 
 
 def read_oasst2(rows: list[dict], path: str, lang: str = "en") -> list[JudgePair]:
