@@ -7,7 +7,7 @@ from s2dlib.report import paper_numbers
 
 @pytest.mark.parametrize("params,match", [
     ({"model": "gpt-17"}, r"model='gpt-17': allowed values are qwen2.5-coder-1.5b-instruct"),
-    ({"task": "chess"}, r"task='chess': allowed values are coin_flip, gsm8k, last_letter, sycophancy_qa"),
+    ({"task": "chess"}, r"task='chess': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"),
     ({"engine": "tgi"}, r"engine='tgi': allowed values are hf, vllm, auto"),
     ({"tensor_parallel_size": 2, "engine": "hf"}, r"tensor_parallel_size=2: allowed values are integers >= 1 \(above 1 only"),
     ({"tensor_parallel_size": 0}, r"tensor_parallel_size=0"),
@@ -22,7 +22,7 @@ from s2dlib.report import paper_numbers
     ({"dtype": "int4"}, r"dtype='int4': allowed values are auto, bfloat16, float32"),
     ({"lr": 5.0}, r"lr"),
     ({"train_file": "/nonexistent.jsonl"}, r"train_file='/nonexistent.jsonl'"),
-    ({"filter": "maj"}, r"filter='maj': allowed values are none, self_consistency, usc"),
+    ({"filter": "maj"}, r"filter='maj': allowed values are none, self_consistency, swap_consistency, usc"),
     ({"k": 0}, r"k=0"),
     ({"n_shots": -1}, r"n_shots=-1: allowed values are integers 0 to 16"),
     ({"maj_k": []}, r"maj_k=\[\]: allowed values are a list of distinct integers 1 to 64"),
