@@ -101,6 +101,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["qwen2.5-coder-1.5b-instruct", "tiny-random"])
     ap.add_argument("--backends", nargs="+", default=None, help="default: every installed one (hf, vllm)")
     ap.add_argument("--dtype", default="bfloat16", help="generation dtype")
+    ap.add_argument("--train-dtypes", nargs="*", default=["bfloat16", "float32"], help="LoRA training runs (none: skip)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--json", default="engines.json", help="where the results go")
@@ -127,7 +128,7 @@ def main() -> None:
                 rows.append({"model": model, "run": f"generate {b} {a.dtype}",
                              **run_measured(["--worker", "gen", "--model", model, "--backend", b, "--dtype", a.dtype, *common])})
                 print(rows[-1], flush=True)
-            for dt in ("bfloat16", "float32"):
+            for dt in a.train_dtypes:
                 rows.append({"model": model, "run": f"train lora {dt}", **run_measured(
                     ["--worker", "train", "--model", model, "--dtype", dt, "--tmp", f"{tmp}/{model}-{dt}", *common])})
                 print(rows[-1], flush=True)
