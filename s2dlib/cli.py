@@ -46,8 +46,19 @@ def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path) -
     for name in only or names:
         params = {**load_profile(profile, name), **overrides}
         ExperimentConfig.from_params(params).check_inputs()  # one clear line on a bad value, before any model loads
-        jobs.append((name, {**params, "metrics_path": str(reports / f"{name}.metrics.json")}))
+        declared = declared_parameters(name)  # profile defaults a notebook does not use (e.g. USC has no vote margin)
+        for k in overrides.keys() - declared:
+            raise ValueError(f"--set {k}: allowed values are the parameters of {name}: {', '.join(sorted(declared))}")
+        jobs.append((name, {**{k: v for k, v in params.items() if k in declared},  # are not passed to it
+                            "metrics_path": str(reports / f"{name}.metrics.json")}))
     return jobs
+
+
+def declared_parameters(name: str) -> set[str]:
+    """The names assigned in a notebook's `parameters` cell."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
 
 
 def collapse_progress(nb) -> None:

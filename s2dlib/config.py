@@ -8,13 +8,15 @@ from pathlib import Path
 import yaml
 
 from .distill import LoraSFTConfig
+from .engines import resolve_engine
 from .engines.base import Sampling
+from .engines.vllm import PIP as VLLM_PIP, available as vllm_available
 from .filters import FILTERS
 from .models import DTYPES, check_model_name
 from .tasks import TASKS, Task, get_task
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-ENGINES = ("hf", "auto")
+ENGINES = ("hf", "vllm", "auto")
 
 
 def profile_names() -> list[str]:
@@ -28,7 +30,8 @@ class ExperimentConfig:
     task: str = "last_letter"
     k: int = 2  # words per name (last_letter) / people per question (coin_flip)
     model: str = "qwen2.5-coder-1.5b-instruct"
-    engine: str = "hf"
+    engine: str = "hf"  # hf (transformers), vllm, auto (vllm when installed)
+    tensor_parallel_size: int = 1  # GPUs per model (vllm only)
     dtype: str = "auto"  # auto = bf16 where the hardware has bf16 units, else fp32
     n_train: int = 16  # unlabeled inputs for System 2 generation
     n_test: int = 24
@@ -47,6 +50,10 @@ class ExperimentConfig:
     margin: int = 1
     max_new_tokens: int = 160  # per System 2 step
     max_new_tokens_direct: int = 24  # System 1 and distilled models
+    max_new_tokens_response: int = 64  # responses a task builds its data from (pairwise_judge: the pairs to judge)
+    n_criteria: int = 3  # BSM: evaluation criteria the branch step writes (one solve call each)
+    max_new_tokens_branch: int = 64  # BSM branch step (the criteria list); solve steps take max_new_tokens
+    max_new_tokens_merge: int = 64  # BSM merge step (the verdict)
     batch_size: int = 40  # generation batch, in rows (prompts x samples)
     threads: int = 0  # torch threads for generation (0 = torch's default)
     lora_r: int = 16
@@ -68,12 +75,19 @@ class ExperimentConfig:
         need(self.task in TASKS, "task", ", ".join(sorted(TASKS)))
         check_model_name(self.model)
         need(self.engine in ENGINES, "engine", ", ".join(ENGINES))
+        if self.engine == "vllm" and not vllm_available():
+            raise ValueError(f"engine='vllm': vllm is not installed; install it with: {VLLM_PIP}")
+        need(isinstance(self.tensor_parallel_size, int) and self.tensor_parallel_size >= 1
+             and (self.tensor_parallel_size == 1 or resolve_engine(self.engine) == "vllm"),
+             "tensor_parallel_size", "integers >= 1 (above 1 only with engine=vllm)")
         need(self.dtype in DTYPES, "dtype", ", ".join(DTYPES))
         need(self.filter in FILTERS, "filter", ", ".join(sorted(FILTERS)))
         need(self.profile in (*profile_names(), "custom"), "profile", ", ".join((*profile_names(), "custom")))
-        for name in ("k", "n_train", "n_test", "n_samples", "max_new_tokens", "max_new_tokens_direct", "batch_size"):
+        for name in ("k", "n_train", "n_test", "n_samples", "max_new_tokens", "max_new_tokens_direct", "batch_size",
+                     "max_new_tokens_response", "max_new_tokens_branch", "max_new_tokens_merge"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "integers >= 1")
         need(self.n_samples <= 64, "n_samples", "1 to 64")
+        need(isinstance(self.n_criteria, int) and 1 <= self.n_criteria <= 5, "n_criteria", "integers 1 to 5")
         need(isinstance(self.n_shots, int) and 0 <= self.n_shots <= 16, "n_shots", "integers 0 to 16")
         need(isinstance(self.maj_k, (list, tuple)) and len(self.maj_k) > 0 and len(set(self.maj_k)) == len(self.maj_k)
              and all(isinstance(k, int) and 1 <= k <= 64 for k in self.maj_k), "maj_k", "a list of distinct integers 1 to 64")

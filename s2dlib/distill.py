@@ -1,13 +1,18 @@
 """LoRA SFT of the same model on (System 1 prompt -> final answer): chat template, loss on the answer tokens only.
 
-Uses HF Trainer, so the same call runs under `torchrun --nproc_per_node N` (DDP; gloo on CPU, nccl on GPU).
+Uses HF Trainer, so the same call runs under `torchrun --nproc_per_node N` (DDP; gloo on CPU, nccl on GPU); `batch_size`
+is the global batch, split over the processes, so N processes train the same model as one. Command line (what torchrun
+launches): `python -m s2dlib.distill --model M --pairs pairs.jsonl --out DIR [--epochs ...]`, pairs as JSONL rows
+{"prompt": ..., "answer": ...}.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -82,6 +87,9 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     if record_file.exists() and json.loads(record_file.read_text()).get("key") == key:
         return json.loads(record_file.read_text())
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise ValueError(f"train_batch_size={cfg.batch_size}: allowed values are multiples of the {world} processes")
     set_seed(cfg.seed)
     tok.padding_side = "right"
     data = Dataset.from_list([encode_pair(tok, p, a, cfg.max_len) for p, a in pairs])
@@ -89,7 +97,7 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
                                              target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     tmp = out_dir.with_name(out_dir.name + ".partial")
     args = TrainingArguments(
-        output_dir=str(tmp), num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size,
+        output_dir=str(tmp), num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size // world,
         gradient_accumulation_steps=cfg.grad_accum, lr_scheduler_type="linear", logging_steps=1,
         save_strategy="no", report_to=[], seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False, disable_tqdm=False,
@@ -109,3 +117,26 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
     return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train one adapter from a JSONL file of pairs; the entry point `torchrun` / `accelerate launch` start."""
+    ap = argparse.ArgumentParser(prog="python -m s2dlib.distill", description=main.__doc__)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--pairs", required=True, help="JSONL rows with prompt and answer")
+    ap.add_argument("--out", required=True, help="adapter folder")
+    for f in fields(LoraSFTConfig):  # --lora-r, not --r: torchrun would take --r as an abbreviation of its own options
+        flag = f"lora-{f.name}" if f.name in ("r", "alpha", "dropout") else f.name.replace("_", "-")
+        ap.add_argument(f"--{flag}", dest=f.name, type=type(f.default), default=f.default)
+    args = vars(ap.parse_args(argv))
+    with open(args.pop("pairs"), encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    pairs = [(row["prompt"], row["answer"]) for row in rows]
+    model, out = args.pop("model"), args.pop("out")
+    rec = train_lora(model, pairs, out, LoraSFTConfig(**args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({k: rec[k] for k in ("steps", "losses", "train_seconds")}))
+
+
+if __name__ == "__main__":
+    main()

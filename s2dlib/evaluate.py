@@ -38,11 +38,16 @@ def accuracy_row(correct: list[bool], tokens: list[int], no_answer: int, seed: i
     """
     row = {"tokens": float(np.mean(tokens)) if tokens else float("nan"), "n": len(correct), "no_answer": no_answer}
     for metric, idx in (subsets or {"accuracy": list(range(len(correct)))}).items():
-        sfx, part = metric_suffix(metric), [correct[i] for i in idx]
-        lo, hi = bootstrap_ci(part, seed=seed, clusters=None if clusters is None else [clusters[i] for i in idx])
-        row.update({metric: 100 * float(np.mean(part)) if part else float("nan"),
-                    f"ci_low{sfx}": lo, f"ci_high{sfx}": hi, f"n{sfx}": len(part)})
+        row.update(rate(metric, [correct[i] for i in idx], seed, None if clusters is None else [clusters[i] for i in idx]))
     return row
+
+
+def rate(metric: str, outcomes: list[bool], seed: int = 0, clusters: list | None = None) -> dict:
+    """A metric's share of true outcomes (%) with its bootstrap CI and count, named as `metric_suffix` says."""
+    sfx = metric_suffix(metric)
+    lo, hi = bootstrap_ci(outcomes, seed=seed, clusters=clusters)
+    return {metric: 100 * float(np.mean(outcomes)) if outcomes else float("nan"),
+            f"ci_low{sfx}": lo, f"ci_high{sfx}": hi, f"n{sfx}": len(outcomes)}
 
 
 def maj_at_k(answers: list[list[str | None]], k: int, normalize=lambda a: a) -> list[str | None]:

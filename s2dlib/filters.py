@@ -147,3 +147,25 @@ class UniversalSelfConsistency:
             targets.append(target)
             agreement.append(sum(a == target for a in row) / len(row) if target is not None else 0.0)
         return FilterResult(targets, agreement, [chosen[i].n_tokens if i in chosen else 0 for i in range(len(norm))], stats)
+
+
+@register
+class SwapConsistency:
+    """Input-perturbation consistency (the paper's filter for BSM judges): each input is judged in both orders of
+    its pair, (A, B) and (B, A); keep both inputs, each with its own verdict as target, only when the verdicts agree
+    after un-swapping the second (`unswap`), else drop both. The first sample of each input is its verdict; an input
+    without a verdict or without a partner is dropped. `stats` counts pairs."""
+
+    name = "swap_consistency"
+
+    def __init__(self, unswap, normalize=lambda a: a):
+        self.unswap, self.normalize = unswap, normalize
+
+    def __call__(self, answers: list[list[str | None]], partners: list[int | None]) -> FilterResult:
+        verdict = [self.normalize(row[0]) if row and row[0] is not None else None for row in answers]
+        targets = [v if v is not None and p is not None and verdict[p] is not None and self.unswap(verdict[p]) == v
+                   else None for v, p in zip(verdict, partners)]
+        pairs = {frozenset((i, p)) for i, p in enumerate(partners) if p is not None}
+        stats = {"swap_pairs": len(pairs), "swap_consistent_pairs": sum(targets[min(q)] is not None for q in pairs),
+                 "swap_no_verdict": sum(v is None for v in verdict)}
+        return FilterResult(targets, [1.0 if t is not None else 0.0 for t in targets], stats=stats)

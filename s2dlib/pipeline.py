@@ -11,6 +11,7 @@ import platform
 import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -21,9 +22,10 @@ from .cache import CachedEngine, CompletionCache
 from .config import ExperimentConfig
 from .distill import train_lora
 from .engines.base import Sampling
-from .evaluate import accuracy_row, maj_at_k
+from .evaluate import accuracy_row, maj_at_k, rate
 from .filters import FilterResult, get_filter
 from .methods import MethodOutput, get_method
+from .methods.base import user
 from .tasks import Example, check_disjoint, save_examples, source_of
 
 NOT_TRAINED = "not run: no distilled model (the filter kept no example)"
@@ -67,6 +69,9 @@ class Experiment:
         n_pool = c.n_train + c.n_shots
         if c.train_file:
             pool, self.test = self.task.load_splits(c.train_file, c.test_file, n_pool, c.n_test, c.seed)
+        elif getattr(self.task, "needs_responses", False):  # e.g. judge pairs of the model's own responses
+            with self.stage("responses"):
+                pool, self.test = self.task.make_splits(n_pool, c.n_test, c.seed, respond=self.respond)
         else:
             pool, self.test = self.task.make_splits(n_pool, c.n_test, c.seed)
         self.shots, self.train = pool[: c.n_shots], pool[c.n_shots :]
@@ -94,6 +99,12 @@ class Experiment:
             self._engine = (key, CachedEngine(eng, self.cache, chunk=max(self.cfg.batch_size, 1)))
         return self._engine[1]
 
+    def respond(self, prompts: list[str], n: int) -> list[list[str]]:
+        """n sampled texts per prompt (generation settings, max_new_tokens_response): data a task builds from the
+        model's own responses. Cached like every generation."""
+        s = replace(self.cfg.sampling(n=n), max_new_tokens=self.cfg.max_new_tokens_response)
+        return [[c.text for c in row] for row in self.engine().generate([user(p) for p in prompts], s, desc="responses")]
+
     def generate(self, method: str, examples: list[Example], sampling: Sampling, adapter=None) -> MethodOutput:
         m = get_method(method, **self._method_kwargs(method))
         return m.run(self.engine(adapter), self.task, [e.question for e in examples], sampling)
@@ -106,6 +117,11 @@ class Experiment:
             return {"max_new_tokens": c.max_new_tokens, "greedy_rephrase": c.greedy_rephrase}
         if method == "s2a":  # the same switch: one greedy step 1 shared by all samples
             return {"max_new_tokens": c.max_new_tokens, "greedy_first": c.greedy_rephrase}
+        if method == "bsm":
+            return {"n_criteria": c.n_criteria, "max_new_tokens": c.max_new_tokens,
+                    "max_new_tokens_branch": c.max_new_tokens_branch, "max_new_tokens_merge": c.max_new_tokens_merge}
+        if method == "judge_direct":
+            return {"max_new_tokens": c.max_new_tokens_direct}
         if method == "cot_fewshot":
             demos = [(e.question, self.task.worked_solution(e)) for e in self.shots]
             return {"max_new_tokens": c.max_new_tokens, "demos": demos}
@@ -123,16 +139,20 @@ class Experiment:
             kwargs.update(min_agreement=self.cfg.min_agreement, margin=self.cfg.margin)
         if name == "usc":  # the model itself chooses among the responses, shown the input as the user wrote it
             res = get_filter(name, engine=self.engine(), **kwargs)(out.answers, out.texts, [e.question for e in self.train])
+        elif name == "swap_consistency":  # the task knows which inputs are perturbations (swaps) of each other
+            res = get_filter(name, unswap=self.task.unswap, **kwargs)(out.answers, self.task.swap_partners(self.train))
         else:
             res = get_filter(name, **kwargs)(out.answers)
         extra = res.tokens or [0] * len(res.targets)
-        kept = [(t, e) for t, e in zip(res.targets, self.train) if t is not None]
+        # label diagnostics only over labelled inputs (a judge's training pairs may have no known label)
+        kept = [(t, e) for t, e in zip(res.targets, self.train) if t is not None and e.answer]
+        labelled = [(row, e) for row, e in zip(out.answers, self.train) if e.answer]
         samples = [a for row in out.answers for a in row]
         self.filters.append({
             "targets": label, "filter": name, "inputs": len(res.targets), "kept": res.kept,
             "kept_pct": 100 * res.kept_fraction,
             "kept_target_acc": 100 * float(np.mean([self.task.score(t, e) for t, e in kept])) if kept else float("nan"),
-            "sample_acc": 100 * float(np.mean([self.task.score(a, e) for row, e in zip(out.answers, self.train) for a in row])),
+            "sample_acc": 100 * float(np.mean([self.task.score(a, e) for row, e in labelled for a in row])) if labelled else float("nan"),
             "no_answer_pct": 100 * sum(a is None for a in samples) / max(len(samples), 1),
             "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row])),
             "filter_tokens_per_input": float(np.mean(extra)),
@@ -199,6 +219,8 @@ class Experiment:
         correct = [self.task.score(a, e) for a, e in zip(answers, self.test)]
         metrics = accuracy_row(correct, tokens, sum(a is None for a in answers), seed=self.cfg.seed,
                                subsets=self.task.metric_subsets(self.test), clusters=[source_of(e) for e in self.test])
+        for metric, (outcomes, clusters) in self.task.paired_outcomes(answers, self.test).items():
+            metrics.update(rate(metric, outcomes, self.cfg.seed, clusters))
         return {"status": "ok", **metrics, "wall_s_per_input": float(np.mean(seconds))}
 
     def _record(self, row: dict) -> None:

@@ -32,6 +32,11 @@ def _words(metric: str) -> str:
     return metric_suffix(metric).replace("_", " ")
 
 
+def _label(metric: str) -> str:
+    """Column name of a metric: 'accuracy_biased' -> 'Accuracy biased', 'swap_inconsistent' -> 'Swap inconsistent'."""
+    return metric.replace("_", " ").capitalize()
+
+
 def results_table(rows: list[dict], table: str = "", task: str = "", metrics: list[str] | None = None) -> pd.DataFrame:
     """Our rows (each metric with its CI and n; tokens, no-answer count, seconds) with the paper's values of the same
     metrics and tokens in labelled columns. `metrics` defaults to ["accuracy"]."""
@@ -43,12 +48,14 @@ def results_table(rows: list[dict], table: str = "", task: str = "", metrics: li
     if metrics[0] in ours:
         for m in metrics:
             sfx, words = metric_suffix(m), _words(m)
-            out[f"Accuracy{words} %"] = ours[m].round(1)
-            out[f"{words.strip().capitalize()} 95% CI".strip()] = [_ci(lo, hi) for lo, hi in zip(ours[f"ci_low{sfx}"], ours[f"ci_high{sfx}"])]
+            accuracy = m.startswith("accuracy")  # accuracy columns keep their short names ("95% CI" for the first)
+            out[f"Accuracy{words} %" if accuracy else f"{_label(m)} %"] = ours[m].round(1)
+            ci = f"{words.strip().capitalize()} 95% CI".strip() if accuracy else f"{_label(m)} 95% CI"
+            out[ci] = [_ci(lo, hi) for lo, hi in zip(ours[f"ci_low{sfx}"], ours[f"ci_high{sfx}"])]
         out["Tokens / input"] = ours["tokens"].round(1)
         out["No answer"] = ours["no_answer"].astype("Int64")
         for m in metrics:
-            out[f"n{_words(m)}"] = ours[f"n{metric_suffix(m)}"].astype("Int64")
+            out[f"n{_words(m)}"] = ours[f"n{metric_suffix(m)}"].astype("Int64")  # e.g. swap_inconsistent: pairs
         out["Seconds / input"] = ours["wall_s_per_input"].round(2)
     out["Status"] = ours["status"]
     model = paper_numbers().get("model", "paper")
@@ -56,7 +63,8 @@ def results_table(rows: list[dict], table: str = "", task: str = "", metrics: li
     if not paper.empty:
         lookup = paper.set_index("system")
         for col in [*metrics, "tokens"]:
-            label = f"Paper tokens ({model})" if col == "tokens" else f"Paper acc{_words(col)} % ({model})"
+            label = (f"Paper tokens ({model})" if col == "tokens" else f"Paper acc{_words(col)} % ({model})"
+                     if col.startswith("accuracy") else f"Paper {_label(col).lower()} % ({model})")
             if col in lookup:
                 out[label] = [lookup[col].get(s) if s in lookup.index else None for s in out["System"]]
     return out
@@ -68,7 +76,8 @@ def metric_breakdown(rows: list[dict], metrics: list[str]) -> pd.DataFrame:
         sfx = metric_suffix(m)
         return f"{r[m]:.1f} {_ci(r[f'ci_low{sfx}'], r[f'ci_high{sfx}'])}"
 
-    out = {r["system"]: {f"{_words(m).strip() or m} %": cell(r, m) for m in metrics} for r in rows if r.get("status") == "ok"}
+    out = {r["system"]: {f"{_words(m).strip() or m} %": cell(r, m) for m in metrics if m in r}
+           for r in rows if r.get("status") == "ok"}
     return pd.DataFrame.from_dict(out, orient="index")
 
 

@@ -18,7 +18,7 @@ CHAT_TEMPLATE = (
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-VERSION = 2  # part of the build folder's name: a change to the corpus or recipe must not reuse an older build
+VERSION = 3  # part of the build folder's name: a change to the corpus or recipe must not reuse an older build
 
 
 def _corpus(seed: int = 0, n: int = 400) -> list[list[dict]]:
@@ -58,8 +58,9 @@ def build_tiny_model(folder: Path, steps: int = 300, seed: int = 0) -> Path:
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                   bos_token=None, chat_template=CHAT_TEMPLATE)
+    # head_dim 32: the smallest vLLM's CPU attention supports (its tests run this model too)
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
                       tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
     model = Qwen2ForCausalLM(cfg)
 

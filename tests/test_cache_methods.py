@@ -107,7 +107,7 @@ def test_system1_and_rar1_prompts(scripted):
 
 
 def test_unknown_method():
-    with pytest.raises(ValueError, match="method='tot': allowed values are cot, cot_fewshot, rar_1step, rar_2step, s2a, system1"):
+    with pytest.raises(ValueError, match="method='tot': allowed values are bsm, cot, cot_fewshot, judge_direct, rar_1step, rar_2step, s2a, system1"):
         get_method("tot")
 
 

@@ -7,8 +7,10 @@ from s2dlib.report import paper_numbers
 
 @pytest.mark.parametrize("params,match", [
     ({"model": "gpt-17"}, r"model='gpt-17': allowed values are qwen2.5-coder-1.5b-instruct"),
-    ({"task": "chess"}, r"task='chess': allowed values are coin_flip, gsm8k, last_letter, sycophancy_qa"),
-    ({"engine": "tgi"}, r"engine='tgi': allowed values are hf, auto"),
+    ({"task": "chess"}, r"task='chess': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"),
+    ({"engine": "tgi"}, r"engine='tgi': allowed values are hf, vllm, auto"),
+    ({"tensor_parallel_size": 2, "engine": "hf"}, r"tensor_parallel_size=2: allowed values are integers >= 1 \(above 1 only"),
+    ({"tensor_parallel_size": 0}, r"tensor_parallel_size=0"),
     ({"profile": "huge"}, r"profile='huge': allowed values are paper, quick, smoke, custom"),
     ({"n_samples": 0}, r"n_samples=0: allowed values are integers >= 1"),
     ({"n_samples": 100}, r"n_samples=100: allowed values are 1 to 64"),
@@ -20,7 +22,7 @@ from s2dlib.report import paper_numbers
     ({"dtype": "int4"}, r"dtype='int4': allowed values are auto, bfloat16, float32"),
     ({"lr": 5.0}, r"lr"),
     ({"train_file": "/nonexistent.jsonl"}, r"train_file='/nonexistent.jsonl'"),
-    ({"filter": "maj"}, r"filter='maj': allowed values are none, self_consistency, usc"),
+    ({"filter": "maj"}, r"filter='maj': allowed values are none, self_consistency, swap_consistency, usc"),
     ({"k": 0}, r"k=0"),
     ({"n_shots": -1}, r"n_shots=-1: allowed values are integers 0 to 16"),
     ({"maj_k": []}, r"maj_k=\[\]: allowed values are a list of distinct integers 1 to 64"),
@@ -30,6 +32,15 @@ from s2dlib.report import paper_numbers
 def test_bad_parameters_fail_with_one_line(params, match):
     with pytest.raises(ValueError, match=match) as e:
         ExperimentConfig.from_params(params)
+    assert "\n" not in str(e.value)
+
+
+def test_vllm_missing_names_the_install(monkeypatch):
+    import s2dlib.config
+
+    monkeypatch.setattr(s2dlib.config, "vllm_available", lambda: False)
+    with pytest.raises(ValueError, match=r"engine='vllm': vllm is not installed; install it with: pip install") as e:
+        ExperimentConfig.from_params({"engine": "vllm"})
     assert "\n" not in str(e.value)
 
 

@@ -41,7 +41,7 @@ def test_filter_validation(kwargs, match):
 
 
 def test_unknown_filter():
-    with pytest.raises(ValueError, match="filter='maj': allowed values are none, self_consistency, usc"):
+    with pytest.raises(ValueError, match="filter='maj': allowed values are none, self_consistency, swap_consistency, usc"):
         get_filter("maj")
 
 

@@ -123,7 +123,9 @@ def guarded(tmp_path):
 
 
 def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
-    # numeric answers: a file every task reads (gsm8k, first in the runner's order, accepts numbers only)
+    # numeric answers: a question/answer file every such task reads (gsm8k accepts numbers only); bsm_judge reads
+    # judge-pair formats instead, so the file cases run the question/answer notebooks only
+    qa = ["--only", "cot_gsm8k", "rar_coin_flip", "rar_last_letter"]
     good = write(tmp / "good.jsonl", [{"question": f"q{i}", "answer": "1"} for i in range(3)])
     malformed = tmp / "malformed.jsonl"
     malformed.write_text('{"question": "q1", "answer": "a"}\n{"question": "q2", "answer"\n')
@@ -131,7 +133,7 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
     overlap = write(tmp / "overlap.jsonl", [{"question": "q1", "answer": "1"}])
     return [
         (["--set", "model=gpt-17"], "model='gpt-17': allowed values are"),
-        (["--set", "task=chess"], "task='chess': allowed values are coin_flip, gsm8k, last_letter, sycophancy_qa"),
+        (["--set", "task=chess"], "task='chess': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"),
         (["--set", "engine=tgi"], "engine='tgi': allowed values are"),
         (["--profile", "huge"], "profile='huge': allowed values are paper, quick, smoke"),
         (["--set", "n_train=0"], "n_train=0: allowed values are integers >= 1"),
@@ -139,11 +141,13 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["--set", "n_samples=1000"], "n_samples=1000: allowed values are 1 to 64"),
         (["--set", "temperature=9"], "temperature=9: allowed values are 0 (greedy) to 2"),
         (["--set", "no_such_param=1"], "unknown parameter 'no_such_param'"),
-        (["--set", f"train_file={tmp / 'missing.jsonl'}", f"test_file={good}"], "train_file="),
-        (["--set", f"train_file={good}"], "test_file=None: allowed values are a JSONL/CSV file when the other split is given"),
-        (["--set", f"train_file={malformed}", f"test_file={good}"], "malformed.jsonl' line 2 is malformed JSON"),
-        (["--set", f"train_file={no_answer}", f"test_file={good}"], "noanswer.jsonl' row 2: needs non-empty 'question' and 'answer'"),
-        (["--set", f"train_file={overlap}", f"test_file={good}"], "train_file/test_file: 1 question(s) appear in both train and test"),
+        ([*qa, "--set", f"train_file={tmp / 'missing.jsonl'}", f"test_file={good}"], "train_file="),
+        ([*qa, "--set", f"train_file={good}"], "test_file=None: allowed values are a JSONL/CSV file when the other split is given"),
+        ([*qa, "--set", f"train_file={malformed}", f"test_file={good}"], "malformed.jsonl' line 2 is malformed JSON"),
+        ([*qa, "--set", f"train_file={no_answer}", f"test_file={good}"], "noanswer.jsonl' row 2: needs non-empty 'question' and 'answer'"),
+        ([*qa, "--set", f"train_file={overlap}", f"test_file={good}"], "train_file/test_file: 1 question(s) appear in both train and test"),
+        (["--only", "bsm_judge", "--set", f"train_file={good}", f"test_file={good}"],
+         "good.jsonl': allowed formats are OASST2 messages/trees JSONL and MT-bench human judgments"),
     ]
 
 

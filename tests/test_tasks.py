@@ -110,5 +110,5 @@ def test_load_missing_file(tmp_path):
 
 
 def test_unknown_task():
-    with pytest.raises(ValueError, match="task='nope': allowed values are coin_flip, gsm8k, last_letter, sycophancy_qa"):
+    with pytest.raises(ValueError, match="task='nope': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"):
         get_task("nope")

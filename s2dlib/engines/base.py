@@ -1,6 +1,7 @@
 """One generation interface for every backend: chat prompts + sampling settings -> completions with token counts."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -62,3 +63,13 @@ class Engine(Protocol):
     fingerprint: str
 
     def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]: ...
+
+
+def render(tokenizer, messages: Messages) -> str:
+    """The prompt text every backend feeds the model: the tokenizer's chat template with the generation prompt."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def prompt_seed(seed: int, prompt: str) -> int:
+    """A 32-bit seed from the run's seed and a prompt's text, so a prompt's samples never depend on its neighbours."""
+    return int.from_bytes(hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()[:4], "little")

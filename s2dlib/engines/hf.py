@@ -1,17 +1,12 @@
 """transformers backend: batched, left-padded, in the model's dtype; n samples per prompt via num_return_sequences."""
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 
 import torch
 
-from .base import Completion, Messages, Sampling
-
-
-def _prompt_seed(seed: int, prompt: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()[:4], "little")
+from .base import Completion, Messages, Sampling, prompt_seed, render
 
 
 class HFEngine:
@@ -22,7 +17,7 @@ class HFEngine:
             torch.set_num_threads(threads)
 
     def render(self, messages: Messages) -> str:
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return render(self.tok, messages)
 
     def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]:
         """Batches of `batch_size` rows (prompts x n samples). A sampled batch is seeded from its own prompts, so a
@@ -33,7 +28,7 @@ class HFEngine:
         for i in range(0, len(texts), step):
             chunk = texts[i : i + step]
             if not sampling.greedy:
-                torch.manual_seed(_prompt_seed(sampling.seed, "\x00".join(chunk)))
+                torch.manual_seed(prompt_seed(sampling.seed, "\x00".join(chunk)))
             out.extend(self._generate_batch(chunk, sampling))
         return out
 

@@ -76,6 +76,11 @@ class Task:
         """Metric name -> indices of the test inputs it is computed on."""
         return {"accuracy": list(range(len(examples)))}
 
+    def paired_outcomes(self, answers: list[str | None], examples: list[Example]) -> dict[str, tuple[list[bool], list]]:
+        """Metrics over groups of test inputs rather than single ones (e.g. position consistency of a judge over a
+        pair's two orders): metric name -> (one outcome per group, its bootstrap cluster). Default: none."""
+        return {}
+
     def extract(self, text: str) -> str | None:
         """Pull the final answer out of free text; None when there is none."""
         raise NotImplementedError

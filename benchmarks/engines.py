@@ -1,0 +1,146 @@
+"""Generation and LoRA-training throughput of each installed backend, one invocation so ratios are comparable.
+
+    python benchmarks/engines.py --models qwen2.5-coder-1.5b-instruct tiny-random --repeats 3 --json reports/engines.json
+
+Each measurement runs in its own subprocess (a fresh model, its own peak RSS, summed over the process tree since vLLM
+runs its engine in a child). Generation: generated tokens/s for greedy batch 1 (prompts one at a time), greedy batch 8
+and 8 prompts x 8 samples, on a fresh prompt set per repeat (no prefix-cache hits across repeats). Training: tokens/s
+(prompt + answer tokens) of `train_lora` with bf16 autocast and in fp32. Figures are medians over the repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _prompts(n: int, seed: int):
+    from s2dlib.methods.rar import RAR_1STEP
+    from s2dlib.tasks import get_task
+
+    task = get_task("last_letter")
+    _, test = task.make_splits(0, n, seed=seed)
+    return [[{"role": "user", "content": RAR_1STEP.format(question=e.question)}] for e in test]
+
+
+def _engine(backend: str, model: str, dtype: str):
+    if backend == "vllm":
+        from s2dlib.engines.vllm import VLLMEngine
+
+        return VLLMEngine(model, dtype)
+    from s2dlib.engines.hf import HFEngine
+    from s2dlib.models import load_model
+
+    return HFEngine(*load_model(model, dtype=dtype), batch_size=64)
+
+
+def bench_generation(backend: str, model: str, dtype: str, repeats: int, max_new_tokens: int) -> dict:
+    from s2dlib.engines.base import Sampling
+
+    eng = _engine(backend, model, dtype)
+    greedy = Sampling(max_new_tokens=max_new_tokens)
+    eng.generate(_prompts(2, seed=999), greedy)  # warm-up (vLLM compiles / allocates on first use)
+    cases = {
+        "greedy_b1": lambda ps: [c for p in ps[:4] for c in eng.generate([p], greedy)],
+        "greedy_b8": lambda ps: eng.generate(ps, greedy),
+        "sample_8x8": lambda ps: eng.generate(ps, Sampling(n=8, temperature=0.7, max_new_tokens=max_new_tokens, seed=1)),
+    }
+    out = {}
+    for name, run in cases.items():
+        rates = []
+        for r in range(repeats):
+            ps = _prompts(8, seed=100 * r + len(name))
+            t0 = time.perf_counter()
+            done = run(ps)
+            rates.append(sum(c.n_tokens for cs in done for c in cs) / (time.perf_counter() - t0))
+        out[f"{name}_tok_s"] = round(statistics.median(rates), 1)
+    return out
+
+
+def bench_training(model: str, dtype: str, repeats: int, tmp: Path) -> dict:
+    from s2dlib.distill import LoraSFTConfig, encode_pair, train_lora
+    from s2dlib.models import load_model
+
+    _, tok, _ = load_model(model, dtype="float32")
+    pairs = [(m[0]["content"], "Let me think step by step about the last letters of each word. The answer is \"xy\".")
+             for m in _prompts(32, seed=7)]
+    cfg = LoraSFTConfig(epochs=1, batch_size=8, max_len=256, dtype=dtype)
+    tokens = sum(len(encode_pair(tok, p, a, cfg.max_len)["input_ids"]) for p, a in pairs)
+    rates = [tokens / train_lora(model, pairs, tmp / f"adapter{r}", cfg)["train_seconds"] for r in range(repeats)]
+    return {"train_tok_s": round(statistics.median(rates), 1)}
+
+
+def run_measured(argv: list[str]) -> dict:
+    """Run one worker subprocess; its JSON result plus the peak RSS of its process tree (GB)."""
+    proc = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE, text=True)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)]))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    lines = [line for line in proc.stdout.read().splitlines() if line.startswith("{")]
+    if proc.returncode or not lines:
+        return {"error": f"worker {' '.join(argv)} exited with {proc.returncode}"}
+    return {**json.loads(lines[-1]), "peak_rss_gb": round(peak / 1e9, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["qwen2.5-coder-1.5b-instruct", "tiny-random"])
+    ap.add_argument("--backends", nargs="+", default=None, help="default: every installed one (hf, vllm)")
+    ap.add_argument("--dtype", default="bfloat16", help="generation dtype")
+    ap.add_argument("--train-dtypes", nargs="*", default=["bfloat16", "float32"], help="LoRA training runs (none: skip)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--json", default="engines.json", help="where the results go")
+    ap.add_argument("--worker", choices=["gen", "train"], help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--backend", help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker == "gen":
+        print(json.dumps(bench_generation(a.backend, a.model, a.dtype, a.repeats, a.max_new_tokens)))
+        return
+    if a.worker == "train":
+        print(json.dumps(bench_training(a.model, a.dtype, a.repeats, Path(a.tmp))))
+        return
+
+    from s2dlib.engines.vllm import available
+
+    backends = a.backends or ["hf", *(["vllm"] if available() else [])]
+    common = ["--repeats", str(a.repeats), "--max-new-tokens", str(a.max_new_tokens)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in a.models:
+            for b in backends:
+                rows.append({"model": model, "run": f"generate {b} {a.dtype}",
+                             **run_measured(["--worker", "gen", "--model", model, "--backend", b, "--dtype", a.dtype, *common])})
+                print(rows[-1], flush=True)
+            for dt in a.train_dtypes:
+                rows.append({"model": model, "run": f"train lora {dt}", **run_measured(
+                    ["--worker", "train", "--model", model, "--dtype", dt, "--tmp", f"{tmp}/{model}-{dt}", *common])})
+                print(rows[-1], flush=True)
+    meta = {"repeats": a.repeats, "max_new_tokens": a.max_new_tokens, "cpu_count": os.cpu_count(), "time": time.ctime()}
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    cols = ["greedy_b1_tok_s", "greedy_b8_tok_s", "sample_8x8_tok_s", "train_tok_s", "peak_rss_gb"]
+    print(f"\n{'model':<30}{'run':<26}" + "".join(f"{c:>18}" for c in cols))
+    for r in rows:
+        print(f"{r['model']:<30}{r['run']:<26}" + "".join(f"{r.get(c, '-')!s:>18}" for c in cols) + f"  {r.get('error', '')}")
+    print(f"\nwritten: {a.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""LLM-as-a-judge on response pairs (the paper's Branch-Solve-Merge experiment, Tables 3/4): given a user question and
+two responses A and B, say which is better ("A", "B", or "tie").
+
+Every pair is judged in both orders: each pair becomes two inputs, (A, B) and the swapped (B, A), sharing
+meta["pair"] (un-swap a verdict with `swap_verdict`). Scoring:
+- agreement = share of judgments (both orders) whose verdict equals the label of that order; a tie verdict agrees
+  only with a tie label, and an unparseable verdict never agrees (it is tallied as no answer);
+- swap_inconsistent = share of pairs whose two verdicts differ after un-swapping the second (an unparseable verdict
+  makes its pair inconsistent).
+
+Default data (offline): the model's own short answers to verifiable questions (GSM8K, trivia, last-letter), made by the
+pipeline through the engine (`make_splits(..., respond=...)`). Test pairs have exactly one correct response, so the
+label is known: a **substitute for human judgments**, checking correctness only. A test question whose two sampled
+responses are not one right and one wrong pairs a wrong response with the reference answer (meta kind="reference");
+if neither response is wrong it is skipped. Training pairs are the two responses of other questions, unlabeled for
+the filter (a label is kept for the diagnostic where exactly one is correct, else ""). Real sets for users who have
+them: OASST2 message trees and MT-bench human judgments (`read_judge_file`).
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .base import Example, Task, get_task, register
+
+VERDICTS = ("A", "B", "tie")
+SOURCES = ("gsm8k", "trivia", "last_letter")  # verifiable questions the default pairs are built from
+TEST_POOL = 2  # test questions asked per test pair wanted: not every question yields a right and a wrong response
+JUDGE_FORMAT = ('Output your final verdict strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if '
+                'assistant B is better, and "[[C]]" for a tie.')
+# FastChat's MT-bench pairwise layout (question, then each answer between start/end markers).
+PAIR_LAYOUT = ("[User Question]\n{question}\n\n[The Start of Assistant A's Answer]\n{a}\n[The End of Assistant A's Answer]"
+               "\n\n[The Start of Assistant B's Answer]\n{b}\n[The End of Assistant B's Answer]")
+_PAIR = re.compile(r"\[User Question\]\n(.*)\n\n\[The Start of Assistant A's Answer\]\n(.*)\n\[The End of Assistant A's "
+                   r"Answer\]\n\n\[The Start of Assistant B's Answer\]\n(.*)\n\[The End of Assistant B's Answer\]\Z", re.S)
+# MT-bench question ids: 8 categories of 10 questions, in FastChat's question.jsonl order (81-90 writing, ...).
+MT_BENCH_CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities")
+
+
+# ---- verdicts --------------------------------------------------------------------------------------------------
+_BRACKET = re.compile(r"\[\[\s*(A|B|C|tie)\s*\]\]", re.IGNORECASE)
+_SIDE = r"(?:assistant|response|answer)\s*\(?\s*([AB])\b\)?"
+_BETTER = r"(?:is|was|are|seems|provides|gives)\s+(?:(?:clearly|slightly|much|the|a)\s+)*(?:better|superior|preferred|more\s+(?:accurate|correct|helpful))"
+_NAMED = re.compile(rf"{_SIDE}\s+{_BETTER}|(?:verdict|winner|better\s+(?:one|response|answer|assistant)|prefer)"
+                    rf"\s*(?:is|:)?\s*\W*(?:{_SIDE}|([AB])\b)", re.IGNORECASE)
+_TIE = re.compile(r"\btie\b|\bequally\s+(?:good|bad|correct|helpful)\b|\bneither\s+(?:response|answer|assistant)\s+is\s+better",
+                  re.IGNORECASE)
+
+
+def parse_verdict(text: str) -> str | None:
+    """'A', 'B' or 'tie' from a judge's reply, None when there is no verdict.
+
+    In order: the last "[[A]]" / "[[B]]" / "[[C]]" (C = tie, FastChat's format); else the last statement naming a side
+    ("Assistant A is better", "Response B is more accurate", "the better response is A", "Verdict: B"); else a tie
+    phrase ("tie", "equally good"); else a reply that is only "A" or "B"."""
+    marks = _BRACKET.findall(text)
+    if marks:
+        return {"A": "A", "B": "B"}.get(marks[-1].upper(), "tie")
+    named = _NAMED.findall(text)
+    if named:
+        return next(side for side in named[-1] if side).upper()
+    if _TIE.search(text):
+        return "tie"
+    bare = re.sub(r"[^A-Za-z]", "", text)
+    return bare.upper() if bare.upper() in ("A", "B") else None
+
+
+def swap_verdict(verdict: str | None) -> str | None:
+    """A verdict on the swapped pair (B, A) as a verdict on (A, B)."""
+    return {"A": "B", "B": "A"}.get(verdict, verdict) if verdict else None
+
+
+def render_pair(question: str, a: str, b: str) -> str:
+    return PAIR_LAYOUT.format(question=question.strip(), a=a.strip(), b=b.strip())
+
+
+def split_pair(text: str) -> tuple[str, str, str]:
+    """(question, response A, response B) of a `render_pair` text."""
+    m = _PAIR.match(text)
+    if m is None:
+        raise ValueError(f"judge input {text[:60]!r}...: expected the render_pair layout ([User Question] ... Assistant B)")
+    return m.group(1), m.group(2), m.group(3)
+
+
+# ---- pairs ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JudgePair:
+    question: str
+    first: str
+    second: str
+    label: str  # "A" = first better, "B" = second better, "tie", "" = unknown
+    source: str  # the underlying question (clusters for the bootstrap; never in both train and test)
+    category: str
+    kind: str = "model"  # model: both responses from the model; reference: a reference answer vs a model response
+
+
+def pair_examples(pairs: list[JudgePair], split: str, seed: int) -> list[Example]:
+    """Two inputs per pair, the order first shown drawn per pair (seeded), then the swapped order."""
+    out = []
+    for i, p in enumerate(pairs):
+        a, b, label = (p.first, p.second, p.label)
+        if random.Random(f"{seed}:{split}:{i}").random() < 0.5:
+            a, b, label = b, a, swap_verdict(label) or ""
+        for order, (x, y, lab) in (("AB", (a, b, label)), ("BA", (b, a, swap_verdict(label) or ""))):
+            meta = {"source": p.source, "pair": f"{split}{i}", "order": order, "category": p.category, "kind": p.kind}
+            out.append(Example(f"judge-{split}{i}-{order}", render_pair(p.question, x, y), lab, meta))
+    return out
+
+
+def source_questions(n_train: int, n_test: int, seed: int) -> tuple[list[tuple[str, Example]], list[tuple[str, Example]]]:
+    """Verifiable (source task, question) pairs for each split, round-robin over SOURCES; each source's own splits
+    keep its training and test questions apart."""
+    def share(n, i):
+        return n // len(SOURCES) + (i < n % len(SOURCES))
+
+    per_source = []
+    for i, name in enumerate(SOURCES):
+        tr, te = share(n_train, i), share(n_test, i)
+        if name == "trivia":  # plain trivia questions, scored by the sycophancy task's answer matching
+            from .sycophancy import red_trivia_items
+
+            items = list(red_trivia_items())
+            random.Random(seed).shuffle(items)
+            as_ex = lambda its: [Example(f"trivia-{j}", it.question, it.answers[0], {"answers": list(it.answers)})  # noqa: E731
+                                 for j, it in enumerate(its)]
+            train, test = as_ex(items[::-1][:tr]), as_ex(items[:te])
+        else:
+            train, test = get_task(name).make_splits(tr, te, seed)
+        per_source.append(([(name, e) for e in train], [(name, e) for e in test]))
+
+    def interleave(groups):
+        return [x for k in range(max(map(len, groups), default=0)) for g in groups if k < len(g) for x in [g[k]]]
+
+    return interleave([tr for tr, _ in per_source]), interleave([te for _, te in per_source])
+
+
+@lru_cache
+def scorer(name: str) -> Task:
+    return get_task("sycophancy_qa" if name == "trivia" else name)
+
+
+def response_prompt(name: str, question: str) -> str:
+    return f"{question}\nJustify your answer in one or two short sentences. {scorer(name).final_format}"
+
+
+# ---- real sets -----------------------------------------------------------------------------------------------
+def _rows(path: Path) -> list:
+    """The rows of a JSONL file (a malformed line is named) or of a JSON list."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.suffix == ".jsonl" else [path.read_text(encoding="utf-8")]
+    rows = []
+    for i, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line)) if line.strip() else None
+        except ValueError as e:
+            where = f" line {i}" if path.suffix == ".jsonl" else ""
+            raise ValueError(f"data file {str(path)!r}{where} is malformed JSON ({e.args[0].split(':')[0]})") from None
+    return rows[0] if path.suffix != ".jsonl" and isinstance(rows[0], list) else rows
+
+
+def read_oasst2(rows: list[dict], path: str, lang: str = "en") -> list[JudgePair]:
+    """OASST2 (messages or trees JSONL): for each prompt whose ranked assistant replies number two or more, the best
+    (rank 0) against the worst reply; the question is the conversation up to that prompt."""
+    flat = [row.get("prompt", row) for row in rows]  # trees: {"message_tree_id", "prompt": {..., "replies": [...]}}
+    for node in flat:  # grows while it is read: a tree's nodes in breadth-first order; messages: one a line
+        flat.extend(node.get("replies") or [])
+    by_id = {m["message_id"]: m for m in flat if "message_id" in m}
+    if not by_id:
+        raise ValueError(f"data file {path!r}: no OASST2 messages (rows need message_id, parent_id, role, text)")
+    children: dict[str, list[dict]] = {}
+    for m in by_id.values():
+        if m.get("parent_id") and not m.get("deleted") and m.get("role") == "assistant" and m.get("rank") is not None:
+            children.setdefault(m["parent_id"], []).append(m)
+    pairs = []
+    for pid, replies in children.items():
+        prompt = by_id.get(pid)
+        if prompt is None or len(replies) < 2 or (lang and prompt.get("lang", lang) != lang):
+            continue
+        turns, node = [], prompt
+        while node is not None:
+            turns.append(f"{'User' if node['role'] == 'prompter' else 'Assistant'}: {node['text']}")
+            node = by_id.get(node.get("parent_id"))
+        question = prompt["text"] if len(turns) == 1 else "\n\n".join(reversed(turns))
+        best, worst = sorted(replies, key=lambda m: m["rank"])[:: len(replies) - 1]
+        pairs.append(JudgePair(question, best["text"], worst["text"], "A", pid, "oasst2"))
+    return pairs
+
+
+def read_mtbench_human(rows: list[dict], path: str) -> list[JudgePair]:
+    """MT-bench human judgments (lmsys/mt_bench_human_judgments rows: question_id, model_a, model_b, winner, judge,
+    conversation_a/b as role/content turns, turn). Turn 1 judges the first answers; turn 2 shows both turns.
+    winner model_a / model_b / tie (any "tie ..." counts as tie). Category from the question id."""
+    pairs = []
+    for i, r in enumerate(rows, 1):
+        try:
+            conv_a, conv_b, turn = r["conversation_a"], r["conversation_b"], int(r.get("turn", 1))
+            label = {"model_a": "A", "model_b": "B"}.get(r["winner"], "tie" if str(r["winner"]).startswith("tie") else None)
+            qid = int(r["question_id"])
+        except (KeyError, TypeError, ValueError):
+            label = None
+        if label is None:
+            raise ValueError(f"data file {path!r} row {i}: needs question_id, conversation_a, conversation_b and winner "
+                             "(model_a, model_b or tie)")
+        users = [m["content"] for m in conv_a if m["role"] == "user"][:turn]
+
+        def answers(conv):
+            said = [m["content"] for m in conv if m["role"] == "assistant"][:turn]
+            return said[0] if turn == 1 else "\n\n".join(f"Turn {t}: {s}" for t, s in enumerate(said, 1))
+
+        question = users[0] if turn == 1 else "\n\n".join(f"Turn {t}: {u}" for t, u in enumerate(users, 1))
+        category = MT_BENCH_CATEGORIES[(qid - 81) // 10] if 81 <= qid <= 160 else "mt_bench"
+        pairs.append(JudgePair(question, answers(conv_a), answers(conv_b), label, f"mtbench-{qid}-turn{turn}", category))
+    return pairs
+
+
+def read_judge_file(path: str | Path) -> list[JudgePair]:
+    """Labelled pairs from an OASST2 or MT-bench human-judgment file (JSONL, or JSON list), told apart by their fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    rows = _rows(path)
+    first = rows[0] if rows and isinstance(rows[0], dict) else {}
+    if "conversation_a" in first:
+        pairs = read_mtbench_human(rows, str(path))
+    elif "message_id" in first or "prompt" in first:
+        pairs = read_oasst2(rows, str(path))
+    else:
+        raise ValueError(f"data file {str(path)!r}: allowed formats are OASST2 messages/trees JSONL and MT-bench human "
+                         "judgments (question_id, conversation_a, conversation_b, winner)")
+    if not pairs:
+        raise ValueError(f"data file {str(path)!r} has no response pairs with a preference")
+    return pairs
+
+
+# ---- the task ------------------------------------------------------------------------------------------------
+@register
+class PairwiseJudge(Task):
+    name = "pairwise_judge"
+    direct_suffix = ("Please act as an impartial judge: which assistant answered the user question better? "
+                     'Reply with the verdict only: "[[A]]" if assistant A is better, "[[B]]" if assistant B is better, '
+                     '"[[C]]" for a tie.')
+    final_format = JUDGE_FORMAT
+    needs_responses = True  # default data needs the model's own responses: make_splits takes `respond`
+
+    def make_splits(self, n_train, n_test, seed, respond=None):
+        """`respond(prompts, n)` -> n response texts per prompt (the pipeline's cached engine)."""
+        if respond is None:
+            raise ValueError("task='pairwise_judge': its default data needs the model's responses (run it through the "
+                             "pipeline), or give train_file/test_file (OASST2 or MT-bench human judgments)")
+        train_q, test_q = source_questions(n_train, TEST_POOL * n_test, seed)
+        replies = respond([response_prompt(s, e.question) for s, e in test_q + train_q], 2)
+        test, train = [], []
+        for (name, ex), (r1, r2) in zip(test_q, replies[: len(test_q)]):
+            ok = [scorer(name).score(scorer(name).extract(r), ex) for r in (r1, r2)]
+            wrong = r1 if not ok[0] else r2
+            if all(ok):
+                continue
+            right = r1 if ok[0] else r2 if ok[1] else scorer(name).format_target(ex.answer)
+            kind = "model" if any(ok) else "reference"
+            test.append(JudgePair(ex.question, right, wrong, "A", ex.question, name, kind))
+        test = sorted(test, key=lambda p: p.kind)[:n_test]  # model-only pairs first
+        for (name, ex), (r1, r2) in zip(train_q, replies[len(test_q) :]):
+            ok = [scorer(name).score(scorer(name).extract(r), ex) for r in (r1, r2)]
+            label = "" if ok[0] == ok[1] else "A" if ok[0] else "B"
+            train.append(JudgePair(ex.question, r1, r2, label, ex.question, name))
+        return pair_examples(train, "tr", seed), pair_examples(test, "te", seed)
+
+    def load_splits(self, train_file, test_file, n_train, n_test, seed):
+        return (pair_examples(read_judge_file(train_file)[:n_train], "tr", seed),
+                pair_examples(read_judge_file(test_file)[:n_test], "te", seed))
+
+    def check_source(self, n_train, n_test):
+        from .sycophancy import red_trivia_items
+
+        need = TEST_POOL * n_test + n_train
+        if need > 3 * len(red_trivia_items()):
+            raise ValueError(f"n_train + 2*n_test = {need}: too many questions for the packaged sources")
+
+    def extract(self, text):
+        return parse_verdict(text)
+
+    def normalize(self, answer):
+        return parse_verdict(answer) or answer
+
+    def format_target(self, answer):
+        return "[[C]]" if answer == "tie" else f"[[{answer}]]"
+
+    def metric_subsets(self, examples):
+        subsets = {"agreement": list(range(len(examples)))}
+        categories = sorted({e.meta.get("category", "") for e in examples})
+        if len(categories) > 1:
+            subsets.update({f"agreement_{c}": [i for i, e in enumerate(examples) if e.meta.get("category") == c]
+                            for c in categories})
+        return subsets
+
+    def paired_outcomes(self, answers, examples):
+        """swap_inconsistent per pair (see the module docstring), with the pair's question as its bootstrap cluster."""
+        by_pair: dict[str, dict] = {}
+        for a, e in zip(answers, examples):
+            by_pair.setdefault(e.meta["pair"], {"source": e.meta["source"]})[e.meta["order"]] = a
+        full = [p for p in by_pair.values() if "AB" in p and "BA" in p]
+        flags = [p["AB"] is None or p["AB"] != swap_verdict(p["BA"]) for p in full]
+        return {"swap_inconsistent": (flags, [p["source"] for p in full])}
+
+    unswap = staticmethod(swap_verdict)  # for the swap_consistency filter
+
+    @staticmethod
+    def swap_partners(examples: list[Example]) -> list[int | None]:
+        """For each input the index of the same pair in the other order (None when that order is missing)."""
+        where = {(e.meta["pair"], e.meta["order"]): i for i, e in enumerate(examples)}
+        return [where.get((e.meta["pair"], "BA" if e.meta["order"] == "AB" else "AB")) for e in examples]

@@ -1,0 +1,197 @@
+"""pairwise_judge (verdict parsing, both orders, data from the model's responses, OASST2 / MT-bench loaders), the
+judge methods (direct, BSM) and the swap_consistency filter."""
+import json
+from pathlib import Path
+
+import pytest
+
+from s2dlib.config import ExperimentConfig
+from s2dlib.engines.base import Sampling
+from s2dlib.evaluate import rate
+from s2dlib.filters import get_filter
+from s2dlib.methods import get_method
+from s2dlib.methods.bsm import DEFAULT_CRITERIA, parse_criteria
+from s2dlib.tasks import check_disjoint, get_task
+from s2dlib.tasks.pairwise_judge import (JudgePair, pair_examples, parse_verdict, read_judge_file, render_pair,
+                                         split_pair, swap_verdict)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OASST2, MTBENCH = FIXTURES / "oasst2_messages.jsonl", FIXTURES / "mt_bench_human_judgments.jsonl"
+
+
+@pytest.fixture(scope="module")
+def task():
+    return get_task("pairwise_judge")
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("[[A]]", "A"),
+    ("[[B]]", "B"),
+    ("[[C]]", "tie"),
+    ("Both are fine. [[tie]]", "tie"),
+    ("At first [[A]] seemed right, but my final verdict is [[B]].", "B"),  # the last bracket wins
+    ("Assistant A is better.", "A"),
+    ("Response B is better because it is correct.", "B"),
+    ("Answer A is more accurate than answer B.", "A"),
+    ("The better response is Assistant B.", "B"),
+    ("Verdict: A", "A"),
+    ("Assistant A is correct, but Assistant B is clearly better.", "B"),
+    ("It's a tie.", "tie"),
+    ("Both answers are equally good.", "tie"),
+    ("B", "B"),
+    ("**A**", "A"),
+    ("A good answer explains its steps.", None),  # an article, not a verdict
+    ("Both responses discuss the question.", None),
+    ("", None),
+])
+def test_parse_verdict(text, expected):
+    assert parse_verdict(text) == expected
+
+
+def test_swapped_order_is_unswapped():
+    assert [swap_verdict(v) for v in ("A", "B", "tie", None)] == ["B", "A", "tie", None]
+    # a judge that always prefers the same content says A in one order and B in the other: consistent
+    assert parse_verdict("[[A]]") == swap_verdict(parse_verdict("Assistant B is better."))
+
+
+def test_render_and_split_pair():
+    text = render_pair("What is 2+2?\nShow work.", "4\n\nbecause 2+2=4", "5")
+    assert split_pair(text) == ("What is 2+2?\nShow work.", "4\n\nbecause 2+2=4", "5")
+    with pytest.raises(ValueError, match="render_pair layout"):
+        split_pair("What is 2+2?")
+
+
+def test_pair_examples_both_orders():
+    pairs = [JudgePair(f"q{i}", "right", "wrong", "A", f"q{i}", "gsm8k") for i in range(20)]
+    exs = pair_examples(pairs, "te", seed=0)
+    assert len(exs) == 40 and [e.meta["order"] for e in exs[:2]] == ["AB", "BA"]
+    for ab, ba in zip(exs[::2], exs[1::2]):
+        assert ab.meta["pair"] == ba.meta["pair"] and ba.answer == swap_verdict(ab.answer)
+        q, a, b = split_pair(ab.question)
+        assert (a if ab.answer == "A" else b) == "right" and split_pair(ba.question) == (q, b, a)
+    assert 0 < sum(e.answer == "A" for e in exs[::2]) < 20  # which response is shown first is drawn per pair
+
+
+def test_agreement_and_inconsistency(task):
+    exs = pair_examples([JudgePair(f"q{i}", "right", "wrong", "A", f"q{i}", c) for i, c in
+                         enumerate(["gsm8k", "gsm8k", "trivia"])], "te", seed=1)
+    gold = [e.answer for e in exs]
+    always_a = ["A"] * 6  # position bias: agrees on half, inconsistent on every pair
+    assert [task.score(v, e) for v, e in zip(always_a, exs)].count(True) == 3
+    assert task.paired_outcomes(always_a, exs)["swap_inconsistent"][0] == [True] * 3
+    assert task.paired_outcomes(gold, exs)["swap_inconsistent"][0] == [False] * 3
+    ties = ["tie"] * 6  # consistent, but never agrees with a one-sided label
+    assert not any(task.score(v, e) for v, e in zip(ties, exs)) and task.paired_outcomes(ties, exs)["swap_inconsistent"][0] == [False] * 3
+    broken = [None] + gold[1:]  # an unparseable verdict: wrong and inconsistent
+    assert not task.score(None, exs[0]) and task.paired_outcomes(broken, exs)["swap_inconsistent"][0] == [True, False, False]
+    assert set(task.metric_subsets(exs)) == {"agreement", "agreement_gsm8k", "agreement_trivia"}
+    r = rate("swap_inconsistent", [True, False, False, True])
+    assert r["swap_inconsistent"] == 50 and r["n_inconsistent"] == 4 and r["ci_low_inconsistent"] <= 50 <= r["ci_high_inconsistent"]
+
+
+def test_swap_consistency_filter(task):
+    exs = pair_examples([JudgePair(f"q{i}", "x", "y", "", f"q{i}", "gsm8k") for i in range(4)], "tr", seed=0)
+    partners = task.swap_partners(exs)
+    assert partners == [1, 0, 3, 2, 5, 4, 7, 6]
+    verdicts = [["A"], ["B"], ["A"], ["A"], ["tie"], ["tie"], [None], ["B"]]  # consistent, biased, tie, no verdict
+    res = get_filter("swap_consistency", unswap=task.unswap, normalize=task.normalize)(verdicts, partners)
+    assert res.targets == ["A", "B", None, None, "tie", "tie", None, None]
+    assert res.kept_fraction == 0.5 and res.stats == {"swap_pairs": 4, "swap_consistent_pairs": 2, "swap_no_verdict": 1}
+    assert task.format_target("A") == "[[A]]" and task.format_target("tie") == "[[C]]"
+
+
+def test_make_splits_from_responses(task):
+    """Test pairs: one right and one wrong response (or the reference answer against a wrong one); training pairs:
+    the two responses, unlabeled unless exactly one is right. No question in both splits."""
+    def respond(prompts, n):
+        assert n == 2 and all("Justify your answer" in p for p in prompts)
+        return [["The answer is 7.", 'The answer is "zz".'] for _ in prompts]  # both wrong -> reference pairs
+
+    train, test = task.make_splits(6, 4, seed=0, respond=respond)
+    assert len(train) == 12 and len(test) == 8
+    check_disjoint(train, test, "judge")
+    assert {e.meta["kind"] for e in test} == {"reference"} and all(e.answer in ("A", "B") for e in test)
+    assert {e.meta["category"] for e in train} == {"gsm8k", "trivia", "last_letter"} and all(e.answer == "" for e in train)
+    for e in test:
+        q, a, b = split_pair(e.question)
+        right = a if e.answer == "A" else b
+        assert right not in ("The answer is 7.", 'The answer is "zz".')
+    with pytest.raises(ValueError, match="needs the model's responses"):
+        task.make_splits(2, 2, seed=0)
+
+
+def test_read_oasst2_messages_and_trees(tmp_path):
+    pairs = read_judge_file(OASST2)  # the Spanish tree is left out (lang en)
+    assert [(p.first, p.second, p.label) for p in pairs] == [
+        ("A spider has eight legs.", "Spiders have six legs, like insects.", "A"),  # rank 0 vs the worst rank
+        ("An ant has six legs.", "An ant has eight legs too.", "A")]
+    assert pairs[1].question.startswith("User: How many legs") and pairs[1].question.endswith("User: And an ant?")
+    # the same messages as one nested tree (OASST2's *.trees.jsonl)
+    msgs = [json.loads(line) for line in OASST2.read_text().splitlines()]
+    nodes = {m["message_id"]: {**m, "replies": []} for m in msgs}
+    for m in nodes.values():
+        if m["parent_id"]:
+            nodes[m["parent_id"]]["replies"].append(m)
+    trees = tmp_path / "trees.jsonl"
+    trees.write_text("\n".join(json.dumps({"message_tree_id": r, "tree_state": "ready_for_export", "prompt": nodes[r]})
+                               for r in ("p1", "p3")))
+    assert sorted(p.first for p in read_judge_file(trees)) == sorted(p.first for p in pairs)
+
+
+def test_read_mtbench_human(tmp_path):
+    pairs = read_judge_file(MTBENCH)
+    assert [(p.label, p.category) for p in pairs] == [("B", "writing"), ("A", "math"), ("tie", "humanities")]
+    assert pairs[1].question == "Turn 1: What is 12 * 12?\n\nTurn 2: Now divide it by 4."
+    assert pairs[1].first == "Turn 1: 144.\n\nTurn 2: 36."
+    as_list = tmp_path / "human.json"  # the same rows as one JSON list
+    as_list.write_text(json.dumps([json.loads(line) for line in MTBENCH.read_text().splitlines()]))
+    assert read_judge_file(as_list) == pairs
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question_id": 81, "conversation_a": [], "conversation_b": [], "winner": "model_c"}) + "\n")
+    with pytest.raises(ValueError, match="row 1: needs question_id"):
+        read_judge_file(bad)
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"question": "q", "answer": "a"}\n')
+    with pytest.raises(ValueError, match="allowed formats are OASST2"):
+        read_judge_file(other)
+
+
+def test_load_splits_from_files(task):
+    train, test = task.load_splits(OASST2, MTBENCH, 5, 2, seed=0)
+    assert len(train) == 4 and len(test) == 4 and all(e.answer in ("A", "B", "tie") for e in test)
+
+
+def test_parse_criteria():
+    assert parse_criteria("1. **Correct total**\n2) Units stated\nfoo", 3) == ["Correct total", "Units stated", DEFAULT_CRITERIA[0]]
+    assert parse_criteria("no list", 2) == list(DEFAULT_CRITERIA[:2])
+
+
+def test_bsm_counts_every_step(task, scripted):
+    def reply(prompt, i):
+        if "evaluation plan" in prompt:
+            return "1. correctness\n2. reasoning"
+        if "criterion only" in prompt:
+            return "A is right. Assistant A: 9, Assistant B: 2"
+        return "A is correct on both criteria. [[A]]"
+
+    eng = scripted(reply)
+    q = render_pair("What is 2+2?", "4", "5")
+    out = get_method("bsm", n_criteria=2).run(eng, task, [q, q], Sampling(n=1, temperature=0.0))
+    assert out.answers == [["A"], ["A"]] and eng.batches == [2, 4, 2]  # branch, 2 criteria x 2 inputs, merge
+    assert out.tokens == [[5 * 4], [5 * 4]]  # branch + 2 solves + merge, 5 tokens each (scripted)
+    sampled = get_method("bsm", n_criteria=1).run(eng, task, [q], Sampling(n=3, temperature=0.7))
+    assert len(sampled.answers[0]) == 3 and sampled.tokens[0] == [5 + 5 + 5, 6 + 5 + 5, 7 + 5 + 5]
+    direct = get_method("judge_direct").run(scripted(lambda p, i: "[[B]]"), task, [q], Sampling())
+    assert direct.answers == [["B"]] and "Reply with the verdict only" in task.direct_prompt(q)
+    with pytest.raises(ValueError, match="n_criteria=9: allowed values are integers >= 1 and <= 5"):
+        get_method("bsm", n_criteria=9)
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"n_criteria": 0}, "n_criteria=0: allowed values are integers 1 to 5"),
+    ({"max_new_tokens_merge": 0}, "max_new_tokens_merge=0: allowed values are integers >= 1"),
+    ({"filter": "swap"}, "filter='swap': allowed values are"),
+])
+def test_config_rejects(bad, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(task="pairwise_judge", model="tiny-random", **bad)
