@@ -121,20 +121,24 @@ def main() -> None:
 
     backends = a.backends or ["hf", *(["vllm"] if available() else [])]
     common = ["--repeats", str(a.repeats), "--max-new-tokens", str(a.max_new_tokens)]
-    rows = []
+    meta = {"repeats": a.repeats, "max_new_tokens": a.max_new_tokens, "dtype": a.dtype, "cpu_count": os.cpu_count(),
+            "env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}, "time": time.ctime()}
+    out, rows = Path(a.json), []
+
+    def record(row: dict) -> None:  # written after every run, so an interrupted benchmark keeps what it measured
+        rows.append(row)
+        print(row, flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models:
             for b in backends:
-                rows.append({"model": model, "run": f"generate {b} {a.dtype}",
-                             **run_measured(["--worker", "gen", "--model", model, "--backend", b, "--dtype", a.dtype, *common])})
-                print(rows[-1], flush=True)
+                record({"model": model, "run": f"generate {b} {a.dtype}",
+                        **run_measured(["--worker", "gen", "--model", model, "--backend", b, "--dtype", a.dtype, *common])})
             for dt in a.train_dtypes:
-                rows.append({"model": model, "run": f"train lora {dt}", **run_measured(
+                record({"model": model, "run": f"train lora {dt}", **run_measured(
                     ["--worker", "train", "--model", model, "--dtype", dt, "--tmp", f"{tmp}/{model}-{dt}", *common])})
-                print(rows[-1], flush=True)
-    meta = {"repeats": a.repeats, "max_new_tokens": a.max_new_tokens, "cpu_count": os.cpu_count(), "time": time.ctime()}
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     cols = ["greedy_b1_tok_s", "greedy_b8_tok_s", "sample_8x8_tok_s", "train_tok_s", "peak_rss_gb"]
     print(f"\n{'model':<30}{'run':<26}" + "".join(f"{c:>18}" for c in cols))
     for r in rows:

@@ -171,6 +171,9 @@ class Experiment:
             self.trainings.append({"system": label, "n_pairs": 0, "status": "not trained: the filter kept no example"})
             return None
         self._engine = None  # free the inference model before training
+        from .engines.vllm import release
+
+        release()
         gc.collect()
         rec = train_lora(self.cfg.model, pairs, self.dir / "adapters" / slug, self.cfg.lora())
         self.trainings.append({"system": label, "status": "trained", **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},

@@ -65,3 +65,15 @@ def test_lora_adapter_matches_merged_weights(engines, tiny_model, tmp_path):
     assert lora.fingerprint == engines[1].fingerprint + fp[fp.index("+lora@"):]
     assert [c[0].text for c in served] == [c[0].text for c in merged]
     assert task.extract(served[0][0].text) == "zq"
+
+
+def test_release_frees_the_model_for_training(engines, tiny_model):
+    from s2dlib.engines import vllm
+
+    old = engines[1]
+    before = [c[0].text for c in old.generate(prompts(3), Sampling(max_new_tokens=8))]
+    vllm.release()  # what the pipeline does before LoRA training
+    assert not vllm._LLM
+    fresh = VLLMEngine(str(tiny_model), dtype="float32")
+    assert fresh.llm is not old.llm
+    assert [c[0].text for c in fresh.generate(prompts(3), Sampling(max_new_tokens=8))] == before

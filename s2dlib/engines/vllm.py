@@ -1,13 +1,12 @@
 """vLLM backend: offline `LLM.generate` on the same rendered prompts as the transformers backend.
 
-One `LLM` per (model, dtype, tensor parallel size) lives for the whole process (startup is ~100 s on a CPU); LoRA
-adapters are served from it per request (`LoRARequest`), so switching between the base model and distilled adapters
-costs nothing. vllm is imported lazily: it is an optional install.
+One `LLM` per (model, dtype, tensor parallel size) stays loaded until LoRA training needs the memory (`release`);
+LoRA adapters are served from it per request (`LoRARequest`), so switching between the base model and distilled
+adapters costs nothing. vllm is imported lazily: it is an optional install.
 """
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from pathlib import Path
 
 from .base import Completion, Messages, Sampling, prompt_seed, render
@@ -22,12 +21,28 @@ def available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-@lru_cache(maxsize=1)  # one model in memory; a different model/dtype replaces it
-def _llm(path: str, dtype: str, tensor_parallel_size: int, max_lora_rank: int):
-    from vllm import LLM
+_LLM: dict[tuple, object] = {}  # one model in memory; a different model/dtype replaces it
 
-    return LLM(model=path, tokenizer=path, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=0,
-               enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, enable_prefix_caching=True)
+
+def _llm(path: str, dtype: str, tensor_parallel_size: int, max_lora_rank: int):
+    key = (path, dtype, tensor_parallel_size, max_lora_rank)
+    if key not in _LLM:
+        release()
+        from vllm import LLM
+
+        _LLM[key] = LLM(model=path, tokenizer=path, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=0,
+                        enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1, enable_prefix_caching=True)
+    return _LLM[key]
+
+
+def release() -> None:
+    """Shut the loaded LLM and its engine process down: LoRA training needs the memory (a 1.5B in fp32 plus its KV
+    cache is ~12 GB in vLLM), and the next `VLLMEngine` starts a fresh one."""
+    import gc
+
+    while _LLM:
+        _LLM.popitem()[1].llm_engine.engine_core.shutdown()
+    gc.collect()
 
 
 class VLLMEngine:
