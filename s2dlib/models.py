@@ -142,7 +142,7 @@ def _convert_packaged(m: PackagedModel, folder: Path) -> None:
     gguf.unlink()  # the bf16 folder is what later loads use; parts can be reassembled from the packages
 
 
-def _folder_hash(folder: Path) -> str:
+def folder_hash(folder: Path) -> str:
     """sha256 over the weight and tokenizer files of a model folder (memoised in the folder when writable)."""
     memo = folder / "s2d_fingerprint.json"
     if memo.exists():
@@ -176,14 +176,14 @@ def resolve_model(name: str) -> tuple[Path | str, str]:
         from .tiny import VERSION, build_tiny_model
 
         folder = build_tiny_model(cache_dir() / "models" / f"{TINY}-v{VERSION}")
-        return folder, f"{TINY}@{_folder_hash(folder)[:16]}"
+        return folder, f"{TINY}@{folder_hash(folder)[:16]}"
     if Path(name).is_dir():
         folder = Path(name).resolve()
-        return folder, f"{folder.name}@{_folder_hash(folder)[:16]}"
+        return folder, f"{folder.name}@{folder_hash(folder)[:16]}"
     from huggingface_hub import snapshot_download  # HF id: only what is already in the local HF cache
 
     folder = Path(snapshot_download(name, local_files_only=True))
-    return folder, f"{name}@{_folder_hash(folder)[:16]}"
+    return folder, f"{name}@{folder_hash(folder)[:16]}"
 
 
 def cpu_has_bf16() -> bool:
@@ -222,6 +222,6 @@ def load_model(name: str, adapter: str | Path | None = None, dtype: str = "auto"
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-        fingerprint = f"{fingerprint}+lora@{_folder_hash(Path(adapter))[:16]}"
+        fingerprint = f"{fingerprint}+lora@{folder_hash(Path(adapter))[:16]}"
     model.eval()
     return model, tok, fingerprint

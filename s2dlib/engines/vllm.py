@@ -52,7 +52,7 @@ class VLLMEngine:
             raise ModuleNotFoundError(f"engine='vllm': vllm is not installed; install it with: {PIP}")
         from transformers import AutoTokenizer
 
-        from ..models import _folder_hash, compute_dtype, resolve_model
+        from ..models import folder_hash, compute_dtype, resolve_model
 
         path, fingerprint = resolve_model(model)
         dt = str(compute_dtype(dtype)).removeprefix("torch.")
@@ -67,7 +67,7 @@ class VLLMEngine:
         if adapter is not None:
             from vllm.lora.request import LoRARequest
 
-            digest = _folder_hash(Path(adapter))[:16]
+            digest = folder_hash(Path(adapter))[:16]
             self.lora = LoRARequest(digest, int(digest[:7], 16) + 1, str(Path(adapter).resolve()))
             self.fingerprint += f"+lora@{digest}"
 
