@@ -171,7 +171,7 @@ class Experiment:
             self.trainings.append({"system": label, "n_pairs": 0, "status": "not trained: the filter kept no example"})
             return None
         self._engine = None  # free the inference model before training
-        from .engines.vllm import release
+        from .engines import release
 
         release()
         gc.collect()

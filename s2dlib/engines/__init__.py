@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .base import Completion, Engine, Messages, Sampling
 
-__all__ = ["Completion", "Engine", "Messages", "Sampling", "make_engine", "resolve_engine"]
+__all__ = ["Completion", "Engine", "Messages", "Sampling", "make_engine", "release", "resolve_engine"]
 
 
 def resolve_engine(name: str) -> str:
@@ -25,3 +25,10 @@ def make_engine(cfg, adapter=None) -> Engine:
 
     model, tok, fingerprint = load_model(cfg.model, adapter=adapter, dtype=cfg.dtype)
     return HFEngine(model, tok, fingerprint, batch_size=cfg.batch_size, threads=cfg.threads or None)
+
+
+def release() -> None:
+    """Free the models a backend keeps beyond its engine objects (vLLM's), before LoRA training needs the memory."""
+    from .vllm import release as release_vllm
+
+    release_vllm()
