@@ -6,6 +6,8 @@ Each measurement runs in its own subprocess (a fresh model, its own peak RSS, su
 runs its engine in a child). Generation: generated tokens/s for greedy batch 1 (prompts one at a time), greedy batch 8
 and 8 prompts x 8 samples, on a fresh prompt set per repeat (no prefix-cache hits across repeats). Training: tokens/s
 (prompt + answer tokens) of `train_lora` with bf16 autocast and in fp32. Figures are medians over the repeats.
+A last row per model bounds every engine: the tok/s of 8 x 8 sampling if a decode step cost only its weight GEMMs
+(64 rows, in the generation dtype, timed with torch) and attention, sampling and prefill were free.
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ def bench_generation(backend: str, model: str, dtype: str, repeats: int, max_new
         "greedy_b8": lambda ps: eng.generate(ps, greedy),
         "sample_8x8": lambda ps: eng.generate(ps, Sampling(n=8, temperature=0.7, max_new_tokens=max_new_tokens, seed=1)),
     }
-    out = {}
+    # what the run used, the engine's own CPU defaults included
+    out: dict = {"env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}}
     for name, run in cases.items():
         rates = []
         for r in range(repeats):
@@ -78,6 +81,32 @@ def bench_training(model: str, dtype: str, repeats: int, tmp: Path) -> dict:
     tokens = sum(len(encode_pair(tok, p, a, cfg.max_len)["input_ids"]) for p, a in pairs)
     rates = [tokens / train_lora(model, pairs, tmp / f"adapter{r}", cfg)["train_seconds"] for r in range(repeats)]
     return {"train_tok_s": round(statistics.median(rates), 1)}
+
+
+def bench_gemm_bound(model: str, dtype: str, repeats: int, rows: int = 64) -> dict:
+    """Upper bound on decode tok/s at `rows` sequences: `rows` / (time of one step's linear-layer GEMMs)."""
+    from collections import Counter
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from s2dlib.models import compute_dtype, resolve_model
+
+    with torch.device("meta"):
+        net = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(model)[0]))
+    shapes = Counter(tuple(m.weight.shape) for m in net.modules() if isinstance(m, torch.nn.Linear))
+    dt = compute_dtype(dtype)
+    step = 0.0
+    for (n_out, n_in), count in shapes.items():
+        x, w = torch.randn(rows, n_in, dtype=dt), torch.randn(n_out, n_in, dtype=dt)
+        x @ w.T  # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            x @ w.T
+            times.append(time.perf_counter() - t0)
+        step += count * statistics.median(times)
+    return {"sample_8x8_tok_s": round(rows / step, 1)}
 
 
 def run_measured(argv: list[str]) -> dict:
@@ -105,7 +134,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--json", default="engines.json", help="where the results go")
-    ap.add_argument("--worker", choices=["gen", "train"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["gen", "train", "gemm"], help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--backend", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -115,6 +144,9 @@ def main() -> None:
         return
     if a.worker == "train":
         print(json.dumps(bench_training(a.model, a.dtype, a.repeats, Path(a.tmp))))
+        return
+    if a.worker == "gemm":
+        print(json.dumps(bench_gemm_bound(a.model, a.dtype, a.repeats)))
         return
 
     from s2dlib.engines.vllm import available
@@ -139,6 +171,8 @@ def main() -> None:
             for dt in a.train_dtypes:
                 record({"model": model, "run": f"train lora {dt}", **run_measured(
                     ["--worker", "train", "--model", model, "--dtype", dt, "--tmp", f"{tmp}/{model}-{dt}", *common])})
+            record({"model": model, "run": f"GEMM bound {a.dtype}",
+                    **run_measured(["--worker", "gemm", "--model", model, "--dtype", a.dtype, *common])})
     cols = ["greedy_b1_tok_s", "greedy_b8_tok_s", "sample_8x8_tok_s", "train_tok_s", "peak_rss_gb"]
     print(f"\n{'model':<30}{'run':<26}" + "".join(f"{c:>18}" for c in cols))
     for r in rows:

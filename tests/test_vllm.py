@@ -51,6 +51,16 @@ def test_samples_are_seeded_per_prompt(engines):
     assert [[c.text for c in x] for x in other] != [[c.text for c in x] for x in together]
 
 
+def test_sampling_more_prompt_tokens_than_one_step_holds(engines):
+    """On CPU a seeded request prefilled in chunks killed the engine; prompts now wait for a step that holds them."""
+    _, vl = engines
+    budget = vl.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+    ps = prompts(4 * budget // 30)  # ~30 tokens each: several steps' worth
+    s = Sampling(n=2, temperature=1.0, max_new_tokens=4, seed=3)
+    together = vl.generate(ps, s)
+    assert [c.text for c in together[-1]] == [c.text for c in vl.generate(ps[-1:], s)[0]]
+
+
 def test_lora_adapter_matches_merged_weights(engines, tiny_model, tmp_path):
     task = get_task("last_letter")
     train, _ = task.make_splits(4, 0, seed=11)
@@ -61,16 +71,17 @@ def test_lora_adapter_matches_merged_weights(engines, tiny_model, tmp_path):
     merged = HFEngine(model, tok, fp).generate(ps, Sampling(max_new_tokens=12))
     lora = VLLMEngine(str(tiny_model), dtype="float32", adapter=tmp_path / "adapter")
     served = lora.generate(ps, Sampling(max_new_tokens=12))
-    assert lora.llm is engines[1].llm  # one model in memory, the adapter is applied per request
+    assert engines[1].llm.llm_engine.vllm_config.lora_config is None  # the base model runs without LoRA layers
+    assert VLLMEngine(str(tiny_model), dtype="float32", adapter=tmp_path / "adapter").llm is lora.llm  # served per request
     assert lora.fingerprint == engines[1].fingerprint + fp[fp.index("+lora@"):]
     assert [c[0].text for c in served] == [c[0].text for c in merged]
     assert task.extract(served[0][0].text) == "zq"
 
 
-def test_release_frees_the_model_for_training(engines, tiny_model):
+def test_release_frees_the_model_for_training(tiny_model):
     from s2dlib.engines import vllm
 
-    old = engines[1]
+    old = VLLMEngine(str(tiny_model), dtype="float32")
     before = [c[0].text for c in old.generate(prompts(3), Sampling(max_new_tokens=8))]
     vllm.release()  # what the pipeline does before LoRA training
     assert not vllm._LLM
