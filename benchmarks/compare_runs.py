@@ -22,7 +22,6 @@ RAR_SYSTEMS = ["System 1=system1", "1-step RaR=rar_1step", "2-step RaR=rar_2step
 def replay(metrics: Path, systems: dict[str, str]) -> tuple[dict, list, dict]:
     """(config, test examples, {system: MethodOutput}) of one recorded run, from its cache."""
     from s2dlib.config import ExperimentConfig
-    from s2dlib.engines import release
     from s2dlib.pipeline import Experiment
 
     rec = json.loads(metrics.read_text())
@@ -30,8 +29,7 @@ def replay(metrics: Path, systems: dict[str, str]) -> tuple[dict, list, dict]:
     exp = Experiment(cfg, rec["experiment"])
     _, test = exp.load_data()
     outs = {label: exp.generate(method, test, cfg.greedy()) for label, method in systems.items()}
-    exp._engine = None
-    release()  # one model in memory at a time
+    exp.release_engine()  # one model in memory at a time
     return rec["config"], test, outs
 
 

