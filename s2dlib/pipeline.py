@@ -8,39 +8,26 @@ from __future__ import annotations
 import gc
 import json
 import platform
-import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from .cache import CachedEngine, CompletionCache
 from .config import ExperimentConfig
-from .distill import train_lora
+from .distill import train_lora_isolated
 from .engines.base import Sampling
 from .evaluate import accuracy_row, maj_at_k, rate
 from .filters import FilterResult, get_filter
 from .methods import MethodOutput, get_method
 from .methods.base import user
+from .provenance import cpu_info, git_commit, package_versions
 from .tasks import Example, check_disjoint, save_examples, source_of
 
 NOT_TRAINED = "not run: no distilled model (the filter kept no example)"
-PACKAGES = ("torch", "transformers", "peft", "datasets", "accelerate", "papermill", "nbconvert", "seaborn", "pandas")
-
-
-def package_versions(names) -> dict[str, str | None]:
-    """Installed version of each package (None where it is not installed)."""
-    def ver(p):
-        try:
-            return version(p)
-        except PackageNotFoundError:
-            return None
-
-    return {p: ver(p) for p in names}
 
 
 class Experiment:
@@ -60,6 +47,9 @@ class Experiment:
         self.trainings: list[dict] = []
         self.rows: list[dict] = []
         self.outputs: dict[str, MethodOutput] = {}  # evaluation outputs by system, for inspection in the notebook
+        self.curve: list[dict] = []  # learning-curve points: accuracy of a distilled model by training pairs
+        self.lora = cfg.lora()  # the LoRA recipe of the final adapters (choose_recipe may replace it)
+        self.recipe: dict = {"chosen_by": "profile (not tuned)", **{k: getattr(self.lora, k) for k in ("lr", "epochs")}}
 
     @contextmanager
     def stage(self, name: str):
@@ -162,6 +152,14 @@ class Experiment:
             res = get_filter(name, unswap=self.task.unswap, **kwargs)(out.answers, self.task.swap_partners(self.train))
         else:
             res = get_filter(name, **kwargs)(out.answers)
+        self._record_filter(label, name, out, res)
+        return res
+
+    def _record_filter(self, label: str, name: str, out: MethodOutput | None, res: FilterResult) -> None:
+        """Filter statistics: kept share, and (labels as a diagnostic only) the accuracy of the kept targets."""
+        if out is None:  # targets that no generation made (gold labels)
+            empty = [[] for _ in res.targets]
+            out = MethodOutput(empty, empty, [[0] for _ in res.targets], empty)
         extra = res.tokens or [0] * len(res.targets)
         # label diagnostics only over labelled inputs (a judge's training pairs may have no known label)
         kept = [(t, e) for t, e in zip(res.targets, self.train) if t is not None and e.answer]
@@ -171,44 +169,98 @@ class Experiment:
             "targets": label, "filter": name, "inputs": len(res.targets), "kept": res.kept,
             "kept_pct": 100 * res.kept_fraction,
             "kept_target_acc": 100 * float(np.mean([self.task.score(t, e) for t, e in kept])) if kept else float("nan"),
-            "sample_acc": 100 * float(np.mean([self.task.score(a, e) for row, e in labelled for a in row])) if labelled else float("nan"),
+            "sample_acc": 100 * float(np.mean([self.task.score(a, e) for row, e in labelled for a in row])) if samples else float("nan"),
             "no_answer_pct": 100 * sum(a is None for a in samples) / max(len(samples), 1),
-            "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row])),
+            "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row] or [0])),
             "filter_tokens_per_input": float(np.mean(extra)),
             "system2_tokens_per_input": float(np.mean([sum(row) + x for row, x in zip(out.tokens, extra)])),
             **res.stats,
         })
+
+    def gold_targets(self) -> FilterResult:
+        """ORACLE, not a method of the paper: the training inputs' true answers as targets. Distilled with the same
+        recipe, it separates 'System 1 cannot learn the task at this size' from 'the System 2 targets are not good
+        enough'."""
+        res = FilterResult([e.answer or None for e in self.train], [1.0] * len(self.train))
+        self._record_filter("gold labels (oracle)", "none (labels)", None, res)
         return res
 
     # ---- distillation -----------------------------------------------------------------------------------------
-    def distill(self, label: str, targets: FilterResult) -> Path | None:
-        """LoRA-train the same model on (System 1 prompt -> kept target); None when the filter kept nothing."""
+    def distill(self, label: str, targets: FilterResult, only: list[int] | None = None, lora=None) -> Path | None:
+        """LoRA-train the same model on (System 1 prompt -> kept target); None when the filter kept nothing.
+        `only`: train on these training inputs alone (learning curve, validation); `lora`: a recipe other than the
+        chosen one."""
+        keep = set(range(len(self.train)) if only is None else only)
         pairs = [(self.task.direct_prompt(e.question), self.task.format_target(t))
-                 for e, t in zip(self.train, targets.targets) if t is not None]
+                 for i, (e, t) in enumerate(zip(self.train, targets.targets)) if t is not None and i in keep]
         slug = label.lower().replace(" ", "_").replace("(", "").replace(")", "").replace("-", "")
         if not pairs:
             self.trainings.append({"system": label, "n_pairs": 0, "status": "not trained: the filter kept no example"})
             return None
         self.release_engine()  # free the inference model before training
-        rec = train_lora(self.cfg.model, pairs, self.dir / "adapters" / slug, self.cfg.lora())
+        rec = train_lora_isolated(self.cfg.model, pairs, self.dir / "adapters" / slug, lora or self.lora)
         self.trainings.append({"system": label, "status": "trained", **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},
                                "first_loss": rec["losses"][0] if rec["losses"] else None,
                                "last_loss": rec["losses"][-1] if rec["losses"] else None, "adapter": str(self.dir / "adapters" / slug)})
         return self.dir / "adapters" / slug
 
+    def choose_recipe(self, targets: FilterResult) -> dict:
+        """Pick lr x epochs (cfg.lr_grid x cfg.epochs_grid) on a validation split: the last cfg.n_val training inputs.
+        Each candidate is trained on the targets of the other training inputs and scored, greedy, on the validation
+        inputs' labels (labels used here only, never the test set). The final adapters then use the winner, trained
+        on all training inputs. Without a grid the profile's recipe is kept and recorded as not tuned."""
+        c = self.cfg
+        if not (c.n_val and (len(c.lr_grid) > 1 or len(c.epochs_grid) > 1)):
+            return self.recipe
+        fit, val = list(range(len(self.train) - c.n_val)), self.train[-c.n_val :]
+        trials = []
+        for lr in c.lr_grid or [c.lr]:
+            for epochs in c.epochs_grid or [c.epochs]:
+                lora = replace(self.lora, lr=lr, epochs=epochs)
+                adapter = self.distill(f"validation lr{lr:g} ep{epochs:g}", targets, only=fit, lora=lora)
+                acc = float("nan")
+                if adapter is not None:
+                    out = self.generate("system1", val, c.greedy(), adapter=adapter)
+                    acc = 100 * float(np.mean([self.task.score(a[0], e) for a, e in zip(out.answers, val)]))
+                trials.append({"lr": lr, "epochs": epochs, "val_accuracy": acc})
+        best = max((t for t in trials if t["val_accuracy"] == t["val_accuracy"]), key=lambda t: t["val_accuracy"],
+                   default=None)  # first of the best: grid order breaks ties
+        if best is not None:
+            self.lora = replace(self.lora, lr=best["lr"], epochs=best["epochs"])
+        self.recipe = {"chosen_by": f"validation accuracy on {c.n_val} training inputs (labels used only there)",
+                       "lr": self.lora.lr, "epochs": self.lora.epochs, "trials": trials}
+        return self.recipe
+
+    def learning_curve(self, label: str, targets: FilterResult, full_row: dict | None = None) -> list[dict]:
+        """Accuracy of `label`'s distilled model trained on n of its kept pairs, for n in cfg.learning_curve (nested
+        seeded subsets; sizes at or above the kept count are skipped) plus all kept pairs (`full_row`)."""
+        kept = [i for i, t in enumerate(targets.targets) if t is not None]
+        order = np.random.default_rng(self.cfg.seed).permutation(kept).tolist()
+        points = []
+        for n in sorted(self.cfg.learning_curve):
+            if n >= len(kept):
+                continue
+            adapter = self.distill(f"{label} ({n} pairs)", targets, only=order[:n])
+            row = self._evaluate_row(f"{label} ({n} pairs)", "system1", adapter)
+            points.append({"curve": label, "n_pairs": n, **row})
+        if full_row is not None and full_row.get("status") == "ok":
+            points.append({"curve": label, "n_pairs": len(kept), **full_row})
+        self.curve = [p for p in self.curve if p["curve"] != label] + points
+        return points
+
     # ---- evaluation -------------------------------------------------------------------------------------------
     def evaluate(self, label: str, method: str, adapter: str | Path | None = None, trained: bool = True) -> dict:
         """Greedy evaluation on the held-out test set: accuracy with bootstrap CI (per metric subset of the task, see
         `_scored`), tokens and seconds per input."""
-        if not trained:
-            row = {"system": label, "status": NOT_TRAINED}
-        else:
-            out = self.generate(method, self.test, self.cfg.greedy(), adapter=adapter)
-            row = {"system": label, **self._scored([a[0] for a in out.answers], [t[0] for t in out.tokens],
-                                                   [s[0] for s in out.seconds])}
-            self.outputs[label] = out
+        row = self._evaluate_row(label, method, adapter) if trained else {"system": label, "status": NOT_TRAINED}
         self._record(row)
         return row
+
+    def _evaluate_row(self, label: str, method: str, adapter=None) -> dict:
+        out = self.generate(method, self.test, self.cfg.greedy(), adapter=adapter)
+        self.outputs[label] = out
+        return {"system": label, **self._scored([a[0] for a in out.answers], [t[0] for t in out.tokens],
+                                                [s[0] for s in out.seconds])}
 
     def evaluate_majk(self, label: str, method: str, adapter: str | Path | None = None, trained: bool = True) -> list[dict]:
         """maj@k evaluation on the held-out test set, for each k in cfg.maj_k: max(k) samples per input are drawn once
@@ -245,13 +297,13 @@ class Experiment:
         """Add a result row, replacing an earlier row of the same system."""
         self.rows = [r for r in self.rows if r["system"] != row["system"]] + [row]
 
+    def _engine_name(self) -> str:
+        from .engines import resolve_engine
+
+        return resolve_engine(self.cfg.engine)
+
     # ---- recording --------------------------------------------------------------------------------------------
     def provenance(self) -> dict:
-        try:
-            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                    cwd=Path(__file__).parent).stdout.strip() or None
-        except OSError:
-            commit = None
         c = self.cfg
         return {
             "experiment": self.name, "model": c.model, "model_fingerprint": self.fingerprint, "profile": c.profile,
@@ -261,16 +313,17 @@ class Experiment:
             "started_utc": self.started.isoformat(timespec="seconds"),
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "wall_s": round((datetime.now(timezone.utc) - self.started).total_seconds(), 1),
-            "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "git_commit": commit,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "packages": package_versions(PACKAGES),
+            "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "git_commit": git_commit(),
+            "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_info(),
+            "engine": self._engine_name(), "packages": package_versions(),
             "completions": {"generated": self.cache.added, "reused": self.cache.reused, "skipped_lines": self.cache.skipped},
         }
 
     def save_metrics(self, path: str | Path | None = None, table: str = "", system2: str = "") -> dict:
         """Write the machine-readable record (rows, filters, trainings, provenance, config) that tests and the summary read."""
         record = {"experiment": self.name, "paper_table": table, "system2": system2, "task": self.cfg.task,
-                  "rows": self.rows, "filters": self.filters, "trainings": self.trainings,
+                  "rows": self.rows, "filters": self.filters, "trainings": self.trainings, "recipe": self.recipe,
+                  "learning_curve": self.curve,
                   "provenance": self.provenance(), "config": self.cfg.asdict()}
         path = Path(path) if path else self.dir / "metrics.json"
         path.parent.mkdir(parents=True, exist_ok=True)

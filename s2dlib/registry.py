@@ -10,6 +10,8 @@ class Registry(dict):
         self.kind = kind
 
     def register(self, cls):
+        if cls.name in self:
+            raise ValueError(f"{self.kind} {cls.name!r} is registered twice ({self[cls.name].__qualname__}, {cls.__qualname__})")
         self[cls.name] = cls
         return cls
 

@@ -17,6 +17,11 @@ def paper_numbers() -> dict:
     return json.loads(PAPER_FILE.read_text())
 
 
+def show(df: pd.DataFrame, precision: int = 1):
+    """A table for people: no index column, numbers to `precision` decimals, blanks where a value is missing."""
+    return df.style.hide(axis="index").format(precision=precision, na_rep="")
+
+
 def paper_rows(table: str, task: str) -> pd.DataFrame:
     """The paper's rows for one table and task (system, metrics...); missing cells are NaN."""
     rows = paper_numbers()["tables"].get(table, {}).get("tasks", {}).get(task, [])
@@ -99,21 +104,106 @@ def plot_accuracy_vs_tokens(rows: list[dict], table: str = "", task: str = "", a
             for k, x, y in zip(ours["k"], ours["tokens"], ours[metric]):
                 ax.annotate(f"maj@{k}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
         else:
-            sns.scatterplot(data=ours, x="tokens", y=metric, hue="system", style="source", s=90, ax=ax)
+            sns.scatterplot(data=ours, x="tokens", y=metric, hue="system", s=90, ax=ax)
+            _annotate(ax, ours["system"], ours["tokens"], ours[metric])
         ax.errorbar(ours["tokens"], ours[metric], yerr=[ours[metric] - ours[lo], ours[hi] - ours[metric]],
                     fmt="none", ecolor="grey", alpha=0.5)
     paper = paper_rows(table, task)
-    if {metric, "tokens"} <= set(paper.columns):
-        paper = paper.dropna(subset=[metric, "tokens"])
-        ax.scatter(paper["tokens"], paper[metric], marker="x", color="black", label="paper (Llama-2-70B-chat)")
-        for system, x, y in zip(paper["system"], paper["tokens"], paper[metric]):
-            ax.annotate(system, (x, y), xytext=(4, -10), textcoords="offset points", fontsize=7)
+    if metric in paper:
+        paper = paper.dropna(subset=[metric])
+        placed = paper.dropna(subset=["tokens"]) if "tokens" in paper else paper.iloc[:0]
+        ax.scatter(placed["tokens"], placed[metric], marker="x", color="black", label="paper (Llama-2-70B-chat)")
+        for system, x, y in zip(placed["system"], placed["tokens"], placed[metric]):
+            ax.annotate(f"{system} (paper)", (x, y), xytext=(4, -10), textcoords="offset points", fontsize=7)
+        for system, y in zip(paper["system"], paper[metric]):  # no token count known: a level, not a point
+            if system not in set(placed["system"]):
+                ax.axhline(y, ls=":", lw=1, color="black", alpha=0.5)
+                ax.annotate(f"paper: {system} {y:g}%", (0.01, y), xycoords=("axes fraction", "data"),
+                            xytext=(0, 2), textcoords="offset points", fontsize=7, alpha=0.7)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_plain_log_formatter())
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xlabel("mean generated tokens per input (log)")
-    ax.set_ylabel(f"accuracy{_words(metric)} % (test)")
+    ax.set_ylabel(f"accuracy{_words(metric)} % (test), 95% CI")
     ax.set_ylim(-2, 102)
     ax.legend(fontsize=8, loc="best")
     return ax
+
+
+GOLD = "Distill gold labels (oracle)"  # the ceiling row: trained on true answers, not a method of the paper
+
+
+def plot_learning_curve(curve: list[dict], ax=None):
+    """Accuracy (95% CI bars) of each distilled model against the kept training pairs it was trained on (log x)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = pd.DataFrame([p for p in curve if p.get("status") == "ok"])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    if df.empty:
+        ax.text(0.5, 0.5, "no learning-curve point (learning_curve is empty or the filter kept too few)", ha="center")
+        ax.axis("off")
+        return ax
+    sns.lineplot(data=df, x="n_pairs", y="accuracy", hue="curve", marker="o", estimator=None, ax=ax)
+    for _, g in df.groupby("curve"):
+        ax.errorbar(g["n_pairs"], g["accuracy"], yerr=[g["accuracy"] - g["ci_low"], g["ci_high"] - g["accuracy"]],
+                    fmt="none", ecolor="grey", alpha=0.6, capsize=3)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(df["n_pairs"].unique()), labels=[str(n) for n in sorted(df["n_pairs"].unique())])
+    ax.minorticks_off()
+    ax.set_xlabel("training pairs (log)")
+    ax.set_ylabel("accuracy % (test), 95% CI")
+    ax.set_ylim(-2, 102)
+    ax.legend(title=None, fontsize=8)
+    return ax
+
+
+def recipe_table(recipe: dict) -> pd.DataFrame:
+    """The LoRA recipe of the final adapters and how it was chosen (validation trials, when there were any)."""
+    trials = pd.DataFrame(recipe.get("trials", []))
+    if trials.empty:
+        return pd.DataFrame([{"lr": recipe["lr"], "epochs": recipe["epochs"], "chosen by": recipe["chosen_by"]}])
+    trials["chosen"] = (trials["lr"] == recipe["lr"]) & (trials["epochs"] == recipe["epochs"])
+    return trials.rename(columns={"val_accuracy": "validation accuracy %"})
+
+
+def _interval(r: dict) -> str:
+    return f"{r['accuracy']:.1f}% [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+
+
+def table1_verdict(rows: list[dict], system2: str = "2-step RaR", distilled: str = "Distill 2-step RaR",
+                   system1: str = "System 1") -> str:
+    """The study's criterion, in words: reproduced when the distilled model beats System 1 by >= 20 points with
+    non-overlapping 95% CIs while generating <= 10% of System 2's tokens; otherwise what the ceiling row shows."""
+    by = {r["system"]: r for r in rows if r.get("status") == "ok"}
+    if system1 not in by or distilled not in by:
+        return f"Not decidable: {system1!r} or {distilled!r} has no result in this run."
+    s1, d, s2, gold = by[system1], by[distilled], by.get(system2), by.get(GOLD)
+    gain, separated = d["accuracy"] - s1["accuracy"], d["ci_low"] > s1["ci_high"]
+    cheap = s2 is not None and d["tokens"] <= 0.1 * s2["tokens"]
+    parts = [f"{system1} {_interval(s1)}; {distilled} {_interval(d)} at {d['tokens']:.0f} tokens per input"]
+    if s2 is not None:
+        parts.append(f"{system2} {_interval(s2)} at {s2['tokens']:.0f} tokens")
+    if gold is not None:
+        parts.append(f"the gold-label ceiling {_interval(gold)}")
+    facts = "; ".join(parts) + "."
+    if gain >= 20 and separated and cheap:
+        return f"REPRODUCED: {facts} The distilled model gains {gain:.1f} points over System 1 with separated intervals."
+    why = []
+    if gold is not None:
+        if gold["ci_low"] > s1["ci_high"]:
+            why.append("the ceiling rises above System 1, so System 1 can learn the task at this size: the System 2 "
+                       "targets (or how many the filter kept) are what falls short")
+        else:
+            why.append("even the gold-label ceiling stays within System 1's interval, so at this size the model does "
+                       "not learn the task from direct answers at all; the targets are not the bottleneck")
+    if s2 is not None and s2["ci_low"] <= s1["ci_high"]:
+        why.append(f"{system2} itself does not separate from System 1")
+    verdict = "PARTIAL" if gain > 0 and separated else "NOT REPRODUCED"
+    reasons = "; ".join(why)
+    return f"{verdict} (criterion: >= 20 points over System 1, separated 95% CIs, <= 10% of System 2's tokens): " \
+           f"{facts} " + (reasons[:1].upper() + reasons[1:] + "." if why else "")
 
 
 def answers_table(exp, n: int = 5, width: int = 80) -> pd.DataFrame:
@@ -218,12 +308,14 @@ def summary_figure(exps: pd.DataFrame):
         kind = {v: k for k, v in role.items()}
         for r in _metrics(e).get("rows", []):
             if r.get("status") == "ok" and r.get("k", 1) == 1:  # maj@k > 1 points are in the experiment's own report
-                points.append({"task": e.task, "system": r["system"], "kind": kind.get(r["system"], "other"),
-                               "source": "ours", "tokens": r["tokens"], "score": r[metric]})
+                sfx = metric_suffix(metric)
+                points.append({"task": e.task, "system": r["system"], "kind": kind.get(r["system"], "ablation / oracle"),
+                               "source": "ours", "tokens": r["tokens"], "score": r[metric],
+                               "lo": r[f"ci_low{sfx}"], "hi": r[f"ci_high{sfx}"]})
         for r in tables[e.paper_table]["tasks"].get(e.task, []):
             if r.get(metric) is not None and r.get("tokens") is not None:
-                points.append({"task": e.task, "system": r["system"], "kind": kind.get(r["system"], "other"),
-                               "source": "paper", "tokens": r["tokens"], "score": r[metric]})
+                points.append({"task": e.task, "system": r["system"], "kind": kind.get(r["system"], "ablation / oracle"),
+                               "source": "paper", "tokens": r["tokens"], "score": r[metric], "lo": None, "hi": None})
     df = pd.DataFrame(points)
     if df.empty:
         fig, ax = plt.subplots(figsize=(6, 2))
@@ -231,11 +323,41 @@ def summary_figure(exps: pd.DataFrame):
         ax.axis("off")
         return fig
     g = sns.relplot(data=df, x="tokens", y="score", hue="kind", style="source", col="task", col_wrap=3, s=110,
-                    hue_order=[k for k in ("system1", "system2", "distilled", "other") if k in set(df.kind)],
+                    hue_order=[k for k in ("system1", "system2", "distilled", "ablation / oracle") if k in set(df.kind)],
                     markers={"ours": "o", "paper": "X"}, height=3.6, facet_kws={"sharex": False})
     g.set(xscale="log", ylim=(-2, 102))
-    g.set_axis_labels("mean generated tokens per input (log)", "accuracy / agreement %")
+    for task, ax in g.axes_dict.items():  # every point named; ours with its 95% CI
+        sub = df[df.task == task]
+        ours = sub[sub.source == "ours"]
+        ax.errorbar(ours["tokens"], ours["score"], yerr=[ours["score"] - ours["lo"], ours["hi"] - ours["score"]],
+                    fmt="none", ecolor="grey", alpha=0.6, capsize=2)
+        _annotate(ax, [r.system + (" (paper)" if r.source == "paper" else "") for r in sub.itertuples()],
+                  sub["tokens"], sub["score"], fontsize=6)
+        ax.xaxis.set_major_formatter(_plain_log_formatter())
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    g.set_axis_labels("mean generated tokens per input (log)", "accuracy / agreement % (95% CI)")
     return g.figure
+
+
+def _annotate(ax, labels, xs, ys, fontsize=7) -> None:
+    """Name every point; points that fall on one spot (same tokens and score) share one stacked label."""
+    import math
+
+    spots: dict = {}
+    for label, x, y in zip(labels, xs, ys):
+        spots.setdefault((round(5 * math.log10(max(x, 1e-9))), round(y / 4)), []).append((label, x, y))
+    for group in spots.values():
+        _, x, y = group[0]
+        ax.annotate("\n".join(g[0] for g in group), (x, y), xytext=(5, 3), textcoords="offset points",
+                    fontsize=fontsize, va="bottom")
+    ax.margins(x=0.25)  # room for the labels of the rightmost points
+
+
+def _plain_log_formatter():
+    """Log-axis ticks as plain numbers (4, 10, 100) with no crowded minor labels."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda x, _: f"{x:g}")
 
 
 def provenance_overview(exps: pd.DataFrame) -> pd.DataFrame:
@@ -249,6 +371,23 @@ def provenance_overview(exps: pd.DataFrame) -> pd.DataFrame:
                      "torch / transformers / peft": "/".join(str(p.get("packages", {}).get(k)) for k in ("torch", "transformers", "peft"))
                      if p else None})
     return pd.DataFrame(rows)
+
+
+def headline_cells(e) -> str:
+    """System 1 / System 2 / distilled: metric % [95% CI] and tokens per input, as <td> cells ('' when not run)."""
+    import html
+
+    spec, role = paper_numbers()["tables"][e.paper_table], paper_numbers()["row_roles"][e.paper_table]
+    metric = spec["metric"]
+    sfx = metric_suffix(metric)
+    rows = {r["system"]: r for r in _metrics(e).get("rows", []) if r.get("status") == "ok"}
+    cells = []
+    for kind in ("system1", "system2", "distilled"):
+        r = rows.get(role[kind])
+        cells.append("<td></td>" if r is None else
+                     f"<td>{html.escape(role[kind])}: <b>{r[metric]:.1f}%</b> [{r[f'ci_low{sfx}']:.1f}, "
+                     f"{r[f'ci_high{sfx}']:.1f}], {r['tokens']:.0f} tok</td>")
+    return "".join(cells)
 
 
 def write_index(reports: str | Path) -> Path:
@@ -265,17 +404,22 @@ def write_index(reports: str | Path) -> Path:
         link = f'<a href="{e.notebook}.html">{e.notebook}</a>' if (reports / f"{e.notebook}.html").exists() else e.notebook
         err = f'<div class="err">{html.escape(e.error)}</div>' if isinstance(e.error, str) else ""
         wall = f"{e.wall_s:.0f} s" if isinstance(e.wall_s, (int, float)) and pd.notna(e.wall_s) else ""
-        rows.append(f'<tr><td>{link}</td><td>{e.paper_table}</td><td>{e.task}</td>'
-                    f'<td class="{e.status.replace(" ", "-")}">{e.status}{err}</td><td>{wall}</td></tr>')
+        prov = _metrics(e).get("provenance", {})
+        rows.append(f'<tr><td>{link}</td><td>{e.paper_table}</td><td>{e.task}</td>{headline_cells(e)}'
+                    f'<td class="{e.status.replace(" ", "-")}">{e.status}{err}</td><td>{wall}</td>'
+                    f'<td>{html.escape(str(prov.get("profile", "")))}</td>'
+                    f'<td>{html.escape(str(prov.get("model", "")))}, engine {prov.get("engine") or "hf"}, n_test '
+                    f'{prov.get("n_test", "")}</td></tr>')  # runs before the engine was recorded used hf
     s_status = summary.get("status", "ok" if (reports / "summary.html").exists() else "not run")
     s_link = '<a href="summary.html">summary</a>' if (reports / "summary.html").exists() else "summary"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s2d reports</title><style>
-body{{font-family:sans-serif;margin:2em;max-width:60em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.3em .8em}}
+body{{font-family:sans-serif;margin:2em;max-width:90em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.3em .8em}}
 .ok{{color:#080}} .failed{{color:#b00}} .not-run{{color:#888}} .err{{font-size:.8em;color:#b00}}</style></head><body>
 <h1>s2d: Distilling System 2 into System 1 — reports</h1>
 <p>Profile: <b>{html.escape(str(meta.get("profile", "?")))}</b>. Study summary (our tables beside the paper's): {s_link}
 (<span class="{s_status.replace(" ", "-")}">{s_status}</span>).</p>
-<table><thead><tr><th>report</th><th>paper table</th><th>task</th><th>status</th><th>run time</th></tr></thead>
+<table><thead><tr><th>report</th><th>paper table</th><th>task</th><th>System 1</th><th>System 2</th><th>distilled</th>
+<th>status</th><th>run time</th><th>profile</th><th>model</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></body></html>"""
     out = reports / "index.html"
     out.write_text(page, encoding="utf-8")

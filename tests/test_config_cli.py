@@ -8,10 +8,10 @@ from s2dlib.report import paper_numbers
 @pytest.mark.parametrize("params,match", [
     ({"model": "gpt-17"}, r"model='gpt-17': allowed values are qwen2.5-coder-1.5b-instruct"),
     ({"task": "chess"}, r"task='chess': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"),
-    ({"engine": "tgi"}, r"engine='tgi': allowed values are hf, vllm, auto"),
+    ({"engine": "tgi"}, r"engine='tgi': allowed values are auto, hf, ct2, vllm"),
     ({"tensor_parallel_size": 2, "engine": "hf"}, r"tensor_parallel_size=2: allowed values are integers >= 1 \(above 1 only"),
     ({"tensor_parallel_size": 0}, r"tensor_parallel_size=0"),
-    ({"profile": "huge"}, r"profile='huge': allowed values are paper, quick, smoke, custom"),
+    ({"profile": "huge"}, r"profile='huge': allowed values are paper, power, quick, smoke, custom"),
     ({"n_samples": 0}, r"n_samples=0: allowed values are integers >= 1"),
     ({"n_samples": 100}, r"n_samples=100: allowed values are 1 to 64"),
     ({"n_train": -3}, r"n_train=-3"),
@@ -28,6 +28,13 @@ from s2dlib.report import paper_numbers
     ({"maj_k": []}, r"maj_k=\[\]: allowed values are a list of distinct integers 1 to 64"),
     ({"maj_k": [1, 1]}, r"maj_k=\[1, 1\]"),
     ({"maj_k": 5}, r"maj_k=5"),
+    ({"lr": "1e-3"}, r"lr='1e-3': allowed values are numbers"),  # what YAML makes of 1e-3
+    ({"n_train": True}, r"n_train=True: allowed values are integers"),
+    ({"greedy_rephrase": "yes please"}, r"greedy_rephrase='yes please': allowed values are true or false"),
+    ({"filter": "swap_consistency"}, r"filter='swap_consistency': allowed values are none, self_consistency, usc for task 'last_letter'"),
+    ({"n_val": 20, "n_train": 10}, r"n_val=20: allowed values are integers 0 to n_train - 1"),
+    ({"lr_grid": [1e-3, 2e-4]}, r"n_val=0: allowed values are integers >= 1 when lr_grid"),
+    ({"learning_curve": [0, 10]}, r"learning_curve=\[0, 10\]"),
 ])
 def test_bad_parameters_fail_with_one_line(params, match):
     with pytest.raises(ValueError, match=match) as e:
@@ -51,8 +58,10 @@ def test_unknown_parameter_named():
 
 def test_profiles_are_valid():
     task_of = {nb: task for tasks in paper_numbers()["notebooks"].values() for task, nb in tasks.items()}
-    for profile in ("smoke", "quick", "paper"):
-        for nb in cli.notebook_names():
+    from s2dlib.config import profile_notebooks
+
+    for profile in ("smoke", "quick", "paper", "power"):
+        for nb in profile_notebooks(profile):
             cfg = ExperimentConfig.from_params(load_profile(profile, nb))
             assert cfg.profile == profile and cfg.task == task_of[nb]
 
@@ -79,6 +88,7 @@ def test_runner_rejects_before_loading_any_model(tmp_path, monkeypatch, capsys):
 
 
 def test_parse_set_types():
+    assert cli.parse_set(["lr=1e-3"]) == {"lr": 0.001}  # YAML 1.1 alone would read a string
     assert cli.parse_set(["n_samples=4", "temperature=0.3", "greedy_rephrase=false", "model=tiny-random"]) == {
         "n_samples": 4, "temperature": 0.3, "greedy_rephrase": False, "model": "tiny-random"}
     with pytest.raises(ValueError, match="key=value"):

@@ -6,25 +6,20 @@ import torch
 
 from s2dlib.distill import IGNORE, LoraSFTConfig, encode_pair, train_lora
 from s2dlib.engines.base import Sampling
-from s2dlib.engines.hf import HFEngine
 from s2dlib.models import load_model
 from s2dlib.tasks import get_task
+
+from helpers import direct_prompts, hf_engine
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_model):
-    model, tok, fp = load_model(str(tiny_model), dtype="float32")
-    return HFEngine(model, tok, fp, batch_size=4)
+    return hf_engine(tiny_model, batch_size=4)
 
-
-def prompts(n):
-    task = get_task("last_letter")
-    _, test = task.make_splits(0, n, seed=5)
-    return [[{"role": "user", "content": task.direct_prompt(e.question)}] for e in test]
 
 
 def test_greedy_is_deterministic_and_batch_independent(engine):
-    ps = prompts(5)
+    ps = direct_prompts(5)
     batched = engine.generate(ps, Sampling(max_new_tokens=12))
     single = [engine.generate([p], Sampling(max_new_tokens=12))[0] for p in ps]
     assert [c[0].text for c in batched] == [c[0].text for c in single]
@@ -32,7 +27,7 @@ def test_greedy_is_deterministic_and_batch_independent(engine):
 
 
 def test_sampling_n_and_seed(engine):
-    ps = prompts(2)
+    ps = direct_prompts(2)
     s = Sampling(n=4, temperature=1.0, max_new_tokens=10, seed=7)
     a, b = engine.generate(ps, s), engine.generate(ps, s)
     assert [len(x) for x in a] == [4, 4]
@@ -42,9 +37,9 @@ def test_sampling_n_and_seed(engine):
 
 
 def test_token_counts(engine):
-    capped = engine.generate(prompts(1), Sampling(max_new_tokens=3))[0][0]
+    capped = engine.generate(direct_prompts(1), Sampling(max_new_tokens=3))[0][0]
     assert capped.n_tokens == 3  # cut at the limit: every generated token counts
-    free = engine.generate(prompts(1), Sampling(max_new_tokens=40))[0][0]
+    free = engine.generate(direct_prompts(1), Sampling(max_new_tokens=40))[0][0]
     assert capped.n_tokens < free.n_tokens < 40 and free.text.startswith(capped.text)  # stopped by itself: text + end token
 
 
@@ -68,9 +63,9 @@ def test_lora_distillation_learns_targets_and_is_reused(tiny_model, tmp_path):
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
     assert json.loads((tmp_path / "adapter" / "s2d_train.json").read_text())["key"] == rec["key"]
 
-    model, tok, fp = load_model(str(tiny_model), adapter=tmp_path / "adapter", dtype="float32")
-    assert "+lora@" in fp
-    out = HFEngine(model, tok, fp).generate([[{"role": "user", "content": pairs[0][0]}]], Sampling(max_new_tokens=12))
+    tuned = hf_engine(tiny_model, batch_size=16, adapter=tmp_path / "adapter")
+    assert "+lora@" in tuned.fingerprint
+    out = tuned.generate([[{"role": "user", "content": pairs[0][0]}]], Sampling(max_new_tokens=12))
     assert task.extract(out[0][0].text) == "zq"
 
     again = train_lora(str(tiny_model), pairs, tmp_path / "adapter", cfg)  # same run -> reused, not retrained
@@ -92,7 +87,7 @@ def test_dtype_auto_matches_hardware():
 
 def test_shared_prefix_sampling_matches_plain_decoding(engine):
     """n samples decode from one prefill (KV cache copied n times); with top_k=1 they must equal greedy output."""
-    ps = [[{"role": "user", "content": m[0]["content"] + " " * i}] for i, m in enumerate(prompts(3))]  # unequal lengths
+    ps = [[{"role": "user", "content": m[0]["content"] + " " * i}] for i, m in enumerate(direct_prompts(3))]  # unequal lengths
     greedy = engine.generate(ps, Sampling(max_new_tokens=16))
     shared = engine.generate(ps, Sampling(n=3, temperature=1.0, top_k=1, max_new_tokens=16))
     assert [[c.text for c in row] for row in shared] == [[g[0].text] * 3 for g in greedy]

@@ -63,3 +63,25 @@ def test_fingerprints_are_stable_and_content_based(tiny_model, tmp_path):
     (copy / "s2d_fingerprint.json").unlink()
     (copy / "config.json").write_text((copy / "config.json").read_text().replace("64", "65", 1))
     assert resolve_model(str(copy))[1].split("@")[1] != fp1.split("@")[1]
+
+
+def test_two_processes_building_one_model_both_succeed(tmp_path):
+    """Concurrent first use of a model (two notebooks, two users) must not collide on a shared staging folder."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "S2D_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    code = "from s2dlib.models import resolve_model; print(resolve_model('tiny-random')[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    assert outs[0][0] == outs[1][0]  # one model, one fingerprint
+    left = [p.name for p in (tmp_path / "models").iterdir()]
+    assert not [n for n in left if "partial" in n], left  # no staging folder left behind
+
+
+def test_staging_names_keep_the_whole_model_name(tmp_path):
+    staged = models._staging(tmp_path / "qwen2.5-coder-1.5b-instruct")
+    assert staged.name.startswith("qwen2.5-coder-1.5b-instruct.partial-")

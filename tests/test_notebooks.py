@@ -6,9 +6,12 @@ import pytest
 from s2dlib import cli, report
 from s2dlib.evaluate import metric_suffix
 
-RAR = {"table": "table1", "n_train": 6, "n_test": 6, "filters": 3, "data": "k2-seed0-train6-test6", "metrics": ["accuracy"],
+RAR = {"table": "table1", "n_train": 6, "n_test": 6, "filters": 4, "data": "k2-seed0-train6-test6", "metrics": ["accuracy"],
        "systems": ["System 1", "1-step RaR", "2-step RaR", "Distill System 1", "Distill 2-step RaR",
-                   "Distill 2-step RaR (no filter)"]}
+                   "Distill 2-step RaR (no filter)", "Distill gold labels (oracle)"], "stages": {"learning curve"},
+       # learning curve: 2 pairs, then all kept pairs of the filter row that made the targets
+       "curve": {"Distill 2-step RaR": ("2-step RaR", "self_consistency"), "Distill gold labels (oracle)":
+                 ("gold labels (oracle)", "none (labels)")}, "trials": 2}
 COT_SYSTEMS = ["System 1", "CoT (zero-shot)", "CoT (few-shot)", "Distill CoT"]
 # What each notebook records under the smoke profile; every experiment notebook must be listed here.
 EXPECTED = {
@@ -68,7 +71,19 @@ def test_notebook_metrics_and_report(smoke_run, name):
     role = report.paper_numbers()["row_roles"][exp["table"]]
     assert rows[role["system2"]]["tokens"] > rows[role["system1"]]["tokens"] * 0.5  # every step is counted
     assert len(m["filters"]) == exp["filters"] and all(f["inputs"] == exp["n_train"] for f in m["filters"])
-    assert all(f["system2_tokens_per_input"] >= f["tokens_per_sample"] > 0 for f in m["filters"])
+    generated = [f for f in m["filters"] if "oracle" not in f["targets"]]
+    assert all(f["system2_tokens_per_input"] >= f["tokens_per_sample"] > 0 for f in generated)
+    oracle = [f for f in m["filters"] if "oracle" in f["targets"]]
+    assert all(f["kept_target_acc"] == 100 and f["system2_tokens_per_input"] == 0 for f in oracle)
+    curve = {}
+    for p in m["learning_curve"]:
+        curve.setdefault(p["curve"], []).append(p["n_pairs"])
+    kept = {(f["targets"], f["filter"]): f["kept"] for f in m["filters"]}
+    assert curve == {label: [2, kept[source]] for label, source in exp.get("curve", {}).items()}
+    assert len(m["recipe"].get("trials", [])) == exp.get("trials", 0)
+    if exp.get("trials"):  # the final adapters use the validation winner
+        best = max(m["recipe"]["trials"], key=lambda t: t["val_accuracy"])
+        assert (m["recipe"]["lr"], m["recipe"]["epochs"]) == (best["lr"], best["epochs"])
     prov = m["provenance"]
     assert prov["profile"] == "smoke" and prov["model_fingerprint"].startswith("tiny-random@") and prov["seed"] == 0
     assert set(prov["stage_s"]) == {"data", "generate", "filter", "distill", "evaluate", *exp.get("stages", ())}

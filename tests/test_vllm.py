@@ -9,27 +9,20 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in this p
 
 from s2dlib.distill import LoraSFTConfig, train_lora  # noqa: E402
 from s2dlib.engines.base import Sampling  # noqa: E402
-from s2dlib.engines.hf import HFEngine  # noqa: E402
 from s2dlib.engines.vllm import VLLMEngine  # noqa: E402
-from s2dlib.models import load_model  # noqa: E402
 from s2dlib.tasks import get_task  # noqa: E402
+from helpers import direct_prompts, hf_engine  # noqa: E402
 
-
-def prompts(n, seed=5):
-    task = get_task("last_letter")
-    _, test = task.make_splits(0, n, seed=seed)
-    return [[{"role": "user", "content": task.direct_prompt(e.question)}] for e in test]
 
 
 @pytest.fixture(scope="module")
 def engines(tiny_model):
-    model, tok, fp = load_model(str(tiny_model), dtype="float32")
-    return HFEngine(model, tok, fp, batch_size=8), VLLMEngine(str(tiny_model), dtype="float32")
+    return hf_engine(tiny_model), VLLMEngine(str(tiny_model), dtype="float32")
 
 
 def test_greedy_parity_with_transformers(engines):
     hf, vl = engines
-    ps = prompts(16)
+    ps = direct_prompts(16)
     s = Sampling(max_new_tokens=24)
     a, b = hf.generate(ps, s), vl.generate(ps, s)
     same = [x[0].text == y[0].text for x, y in zip(a, b)]
@@ -41,7 +34,7 @@ def test_greedy_parity_with_transformers(engines):
 
 def test_samples_are_seeded_per_prompt(engines):
     _, vl = engines
-    ps = prompts(6)
+    ps = direct_prompts(6)
     s = Sampling(n=4, temperature=1.0, max_new_tokens=10, seed=7)
     together = vl.generate(ps, s)
     alone = [vl.generate([p], s)[0] for p in ps[:2]]
@@ -55,7 +48,7 @@ def test_sampling_more_prompt_tokens_than_one_step_holds(engines):
     """On CPU a seeded request prefilled in chunks killed the engine; prompts now wait for a step that holds them."""
     _, vl = engines
     budget = vl.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
-    ps = prompts(4 * budget // 30)  # ~30 tokens each: several steps' worth
+    ps = direct_prompts(4 * budget // 30)  # ~30 tokens each: several steps' worth
     s = Sampling(n=2, temperature=1.0, max_new_tokens=4, seed=3)
     together = vl.generate(ps, s)
     assert [c.text for c in together[-1]] == [c.text for c in vl.generate(ps[-1:], s)[0]]
@@ -66,9 +59,10 @@ def test_lora_adapter_matches_merged_weights(engines, tiny_model, tmp_path):
     train, _ = task.make_splits(4, 0, seed=11)
     pairs = [(task.direct_prompt(e.question), task.format_target("zq")) for e in train]
     train_lora(str(tiny_model), pairs, tmp_path / "adapter", LoraSFTConfig(r=8, alpha=16, epochs=30, lr=1e-2, dtype="float32"))
-    model, tok, fp = load_model(str(tiny_model), adapter=tmp_path / "adapter", dtype="float32")
     ps = [[{"role": "user", "content": p}] for p, _ in pairs]
-    merged = HFEngine(model, tok, fp).generate(ps, Sampling(max_new_tokens=12))
+    reference = hf_engine(tiny_model, adapter=tmp_path / "adapter")
+    merged = reference.generate(ps, Sampling(max_new_tokens=12))
+    fp = reference.fingerprint
     lora = VLLMEngine(str(tiny_model), dtype="float32", adapter=tmp_path / "adapter")
     served = lora.generate(ps, Sampling(max_new_tokens=12))
     assert engines[1].llm.llm_engine.vllm_config.lora_config is None  # the base model runs without LoRA layers
@@ -82,9 +76,9 @@ def test_release_frees_the_model_for_training(tiny_model):
     from s2dlib.engines import vllm
 
     old = VLLMEngine(str(tiny_model), dtype="float32")
-    before = [c[0].text for c in old.generate(prompts(3), Sampling(max_new_tokens=8))]
+    before = [c[0].text for c in old.generate(direct_prompts(3), Sampling(max_new_tokens=8))]
     vllm.release()  # what the pipeline does before LoRA training
     assert not vllm._LLM
     fresh = VLLMEngine(str(tiny_model), dtype="float32")
     assert fresh.llm is not old.llm
-    assert [c[0].text for c in fresh.generate(prompts(3), Sampling(max_new_tokens=8))] == before
+    assert [c[0].text for c in fresh.generate(direct_prompts(3), Sampling(max_new_tokens=8))] == before

@@ -7,19 +7,33 @@ __all__ = ["Completion", "Engine", "Messages", "Sampling", "make_engine", "relea
 
 
 def resolve_engine(name: str) -> str:
-    """'auto' -> 'vllm' when vllm is installed, else 'hf'; other names pass through."""
-    from .vllm import available
+    """'auto' -> the fastest installed backend for this hardware, as measured (benchmarks/engines.py): vLLM on a GPU
+    or a CPU with bf16 units; CTranslate2 int8 on a CPU without them (bf16 is emulated there, int8 kernels are not);
+    transformers when neither is installed. Other names pass through."""
+    if name != "auto":
+        return name
+    import torch
 
-    return ("vllm" if available() else "hf") if name == "auto" else name
+    from ..models import cpu_has_bf16
+    from .ct2 import available as ct2_available
+    from .vllm import available as vllm_available
+
+    if vllm_available() and (torch.cuda.is_available() or cpu_has_bf16()):
+        return "vllm"
+    return "ct2" if ct2_available() and not torch.cuda.is_available() else "hf"
 
 
 def make_engine(cfg, adapter=None) -> Engine:
-    """Build the backend named by cfg.engine ('hf', 'vllm'; 'auto' = the best installed) for cfg.model (+ LoRA adapter)."""
+    """Build the backend named by cfg.engine ('hf', 'ct2', 'vllm'; 'auto' = the fastest installed) for cfg.model (+ LoRA adapter)."""
     if resolve_engine(cfg.engine) == "vllm":
         from .vllm import VLLMEngine
 
         return VLLMEngine(cfg.model, cfg.dtype, adapter, tensor_parallel_size=cfg.tensor_parallel_size,
                           max_lora_rank=cfg.lora_r)
+    if resolve_engine(cfg.engine) == "ct2":
+        from .ct2 import CT2Engine
+
+        return CT2Engine(cfg.model, adapter, batch_size=cfg.batch_size, threads=cfg.threads or None)
     from ..models import load_model
     from .hf import HFEngine
 

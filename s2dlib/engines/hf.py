@@ -19,6 +19,9 @@ class HFEngine:
     def render(self, messages: Messages) -> str:
         return render(self.tok, messages)
 
+    def prompt_tokens(self, messages: Messages) -> int:
+        return len(self.tok(self.render(messages), add_special_tokens=False)["input_ids"])
+
     def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]:
         """Batches of `batch_size` rows (prompts x n samples). A sampled batch is seeded from its own prompts, so a
         batch's output depends only on which prompts it holds: callers (the cache) keep that composition fixed."""

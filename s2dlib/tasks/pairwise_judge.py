@@ -27,7 +27,6 @@ from pathlib import Path
 
 from .base import Example, Task, get_task, register
 
-VERDICTS = ("A", "B", "tie")
 SOURCES = ("gsm8k", "trivia", "last_letter")  # verifiable questions the default pairs are built from
 TEST_POOL = 2  # test questions asked per test pair wanted: not every question yields a right and a wrong response
 JUDGE_FORMAT = ('Output your final verdict strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if '

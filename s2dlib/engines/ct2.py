@@ -1,0 +1,196 @@
+"""CTranslate2 backend: int8 weights on CPU (AVX2 / oneDNN kernels, no bf16 units needed), continuous early exit.
+
+The prompt is rendered and tokenized by the model's own HF tokenizer (the same chat template and token ids as the
+transformers backend); CTranslate2 only sees token ids. The template's fixed head (e.g. Qwen's default system prompt)
+is passed as CTranslate2's cached `static_prompt`, so it is encoded once per engine, not once per row. A model folder
+is converted once to `<S2D_CACHE>/ct2/`; a LoRA adapter is merged into the base weights and converted once, keyed by
+the adapter's hash, so distilled systems run on the same engine and in the same precision as System 1.
+
+CTranslate2 draws its random numbers from one global generator: a sampled batch is seeded from its own prompts (as in
+the transformers backend), so a batch's output depends on which prompts it holds; the cache keeps that fixed.
+Its multi-threaded kernels are not bit-reproducible across runs: identical reruns come from the cache, not the engine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .base import Completion, Messages, Sampling, prompt_seed, render
+
+PIP = "pip install ctranslate2"
+QUANTIZATION = "int8"
+
+
+def available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def _convert(src: Path, dest: Path) -> Path:
+    """Convert an HF model folder to CTranslate2 int8 (once; written to a per-process staging folder, then renamed)."""
+    import ctranslate2
+
+    if (dest / "model.bin").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ctranslate2.converters.TransformersConverter(str(src), low_cpu_mem_usage=True).convert(
+        str(tmp), quantization=QUANTIZATION, force=True)
+    try:
+        tmp.rename(dest)
+    except OSError:  # another process finished the same conversion first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _merged_folder(base: Path, adapter: Path, dest: Path) -> Path:
+    """Base weights with the LoRA adapter merged in (fp32), saved as an HF folder for conversion."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model.save_pretrained(dest)
+    AutoTokenizer.from_pretrained(base).save_pretrained(dest)
+    return dest
+
+
+def converted(name: str, adapter: str | Path | None = None) -> tuple[Path, Path, str]:
+    """(CTranslate2 folder, HF folder for the tokenizer, fingerprint) of a model, + adapter; converting on first use.
+
+    Merging loads the base model in fp32: that runs in a child process, so its memory (6 GB for the 1.5B) goes back to
+    the system when it ends instead of staying in the notebook's heap beside the training run's."""
+    from ..models import cache_dir, folder_hash, resolve_model
+
+    hf, fingerprint = resolve_model(name)
+    hf = Path(hf)
+    fingerprint = f"{fingerprint}:{QUANTIZATION}+ct2"
+    if adapter is not None:
+        fingerprint = f"{fingerprint}+lora@{folder_hash(Path(adapter))[:16]}"
+    dest = cache_dir() / "ct2" / fingerprint.replace("/", "_").replace(":", "_")
+    if not (dest / "model.bin").exists():
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "s2dlib.engines.ct2", "--hf", str(hf), "--out", str(dest)]
+        subprocess.run([*cmd, *(["--adapter", str(adapter)] if adapter is not None else [])], check=True)
+    return dest, hf, fingerprint
+
+
+def _convert_main(argv: list[str] | None = None) -> None:
+    """Child process of `converted`: merge the adapter (if any) into the HF weights and convert to int8."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m s2dlib.engines.ct2")
+    ap.add_argument("--hf", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--adapter")
+    a = ap.parse_args(argv)
+    dest = Path(a.out)
+    if a.adapter is None:
+        _convert(Path(a.hf), dest)
+        return
+    staging = dest.with_name(f"{dest.name}.merged-{os.getpid()}")
+    try:
+        _convert(_merged_folder(Path(a.hf), Path(a.adapter), staging), dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> list[int]:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+class CT2Engine:
+    def __init__(self, name: str, adapter: str | Path | None = None, batch_size: int = 32, threads: int | None = None):
+        import ctranslate2
+        from transformers import AutoTokenizer
+
+        folder, hf, self.fingerprint = converted(name, adapter)
+        self.tok = AutoTokenizer.from_pretrained(hf)
+        self.batch_size = batch_size
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.generator = ctranslate2.Generator(str(folder), device="cpu", compute_type=QUANTIZATION,
+                                               intra_threads=threads or cores)
+        from transformers import GenerationConfig
+
+        try:
+            cfg_eos = GenerationConfig.from_pretrained(hf).eos_token_id
+        except OSError:
+            cfg_eos = None
+        self.eos = sorted({t for t in (self.tok.eos_token_id, self.tok.pad_token_id,
+                                       *([cfg_eos] if isinstance(cfg_eos, int) else cfg_eos or [])) if t is not None})
+        # The chat template's fixed head: what two different one-turn prompts share (Qwen: its default system turn).
+        probe = [self.tok(render(self.tok, [{"role": "user", "content": c}]), add_special_tokens=False)["input_ids"]
+                 for c in ("a", "z")]
+        self.head = _common_prefix(*probe)
+
+    def render(self, messages: Messages) -> str:
+        return render(self.tok, messages)
+
+    def prompt_tokens(self, messages: Messages) -> int:
+        return len(self.tok(self.render(messages), add_special_tokens=False)["input_ids"])
+
+    def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]:
+        """Each prompt is repeated n times (one row per sample); a chunk of `batch_size` rows runs as one call, which
+        CTranslate2 splits into length-sorted sub-batches and from which finished rows drop out early."""
+        ids = [self.tok(self.render(m), add_special_tokens=False)["input_ids"] for m in prompts]
+        step = max(1, self.batch_size // sampling.n)
+        out: list[list[Completion]] = []
+        for i in range(0, len(ids), step):
+            out.extend(self._generate_batch(ids[i : i + step], sampling))
+        return out
+
+    def _generate_batch(self, ids: list[list[int]], s: Sampling) -> list[list[Completion]]:
+        import ctranslate2
+
+        head = self.head if all(row[: len(self.head)] == self.head for row in ids) else []
+        rows = [self.tok.convert_ids_to_tokens(row[len(head) :]) for row in ids for _ in range(s.n)]
+        kwargs = dict(max_length=s.max_new_tokens, include_prompt_in_result=False, end_token=self.eos,
+                      return_end_token=True, max_batch_size=self.batch_size)
+        if head:
+            kwargs["static_prompt"] = self.tok.convert_ids_to_tokens(head)
+        if s.greedy:
+            kwargs.update(sampling_topk=1)
+        else:
+            ctranslate2.set_random_seed(prompt_seed(s.seed, "\x00".join(map(str, ids))))
+            kwargs.update(sampling_topk=s.top_k or 0, sampling_topp=s.top_p, sampling_temperature=s.temperature)
+        stopped: dict[int, int] = {}  # row -> tokens generated when a stop string appeared
+        if s.stop:
+            texts: dict[int, list[int]] = {}
+
+            def callback(step) -> bool:
+                seq = texts.setdefault(step.batch_id, [])
+                seq.append(step.token_id)
+                if any(stop in self.tok.decode(seq[-32:], skip_special_tokens=True) for stop in s.stop):
+                    stopped[step.batch_id] = len(seq)
+                    return True
+                return False
+
+            kwargs["callback"] = callback
+        t0 = time.perf_counter()
+        results = self.generator.generate_batch(rows, **kwargs)
+        per_row = (time.perf_counter() - t0) / len(rows)
+        completions = []
+        for j, r in enumerate(results):
+            gen = r.sequences_ids[0]
+            if j in stopped:
+                gen = gen[: stopped[j]]
+            n = next((k + 1 for k, t in enumerate(gen) if t in self.eos), len(gen))  # the end token counts
+            text = self.tok.decode(gen[:n], skip_special_tokens=True)
+            for stop in s.stop:
+                text = text.split(stop)[0]
+            completions.append(Completion(text.strip(), n, round(per_row, 4)))
+        return [completions[k : k + s.n] for k in range(0, len(completions), s.n)]
+
+
+if __name__ == "__main__":
+    _convert_main()

@@ -1,0 +1,44 @@
+"""What a recorded figure depends on besides the code: package versions, the CPU and its kernels, the git commit."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+PACKAGES = ("torch", "transformers", "peft", "ctranslate2", "datasets", "accelerate", "papermill", "nbconvert",
+            "seaborn", "pandas")
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
+
+
+def package_versions(names=PACKAGES) -> dict[str, str | None]:
+    """Installed version of each package (None where it is not installed)."""
+    def ver(p):
+        try:
+            return version(p)
+        except PackageNotFoundError:
+            return None
+
+    return {p: ver(p) for p in names}
+
+
+def cpu_info() -> dict:
+    """CPU model, usable cores and the flags that decide which kernels run fast (bf16 units, AMX, VNNI, AVX512)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return {"model": platform.processor() or None, "cores": cores, "flags": {}}
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), None)
+    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
+    return {"model": model, "cores": cores, "flags": {f: f in flags for f in CPU_FLAGS}}
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent)
+    except OSError:
+        return None
+    return out.stdout.strip() or None

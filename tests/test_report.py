@@ -1,0 +1,62 @@
+"""Report helpers: the Table 1 verdict against the study's criterion, and executed notebooks shaped for reading."""
+import nbformat
+
+from s2dlib import cli, report
+
+
+def row(system, acc, lo, hi, tokens):
+    return {"system": system, "status": "ok", "accuracy": acc, "ci_low": lo, "ci_high": hi, "tokens": tokens}
+
+
+S1, S2 = row("System 1", 5.0, 1.0, 9.0, 7), row("2-step RaR", 70.0, 63.0, 77.0, 120)
+
+
+def test_verdict_reproduced_needs_gain_separation_and_cheapness():
+    ok = report.table1_verdict([S1, S2, row("Distill 2-step RaR", 60.0, 53.0, 67.0, 8)])
+    assert ok.startswith("REPRODUCED") and "55.0 points" in ok
+    costly = report.table1_verdict([S1, S2, row("Distill 2-step RaR", 60.0, 53.0, 67.0, 30)])  # > 10% of 120 tokens
+    assert costly.startswith("PARTIAL")
+    overlapping = report.table1_verdict([S1, S2, row("Distill 2-step RaR", 25.0, 8.0, 42.0, 8)])  # CI touches S1's
+    assert overlapping.startswith("NOT REPRODUCED")
+
+
+def test_verdict_reads_the_gold_ceiling():
+    flat = row("Distill 2-step RaR", 6.0, 2.0, 10.0, 8)
+    low = report.table1_verdict([S1, S2, flat, row(report.GOLD, 8.0, 3.0, 13.0, 8)])
+    assert "Even the gold-label ceiling stays within System 1's interval" in low
+    high = report.table1_verdict([S1, S2, flat, row(report.GOLD, 80.0, 72.0, 88.0, 8)])
+    assert "System 2 targets" in high and "ceiling rises" in high
+    assert report.table1_verdict([S1]).startswith("Not decidable")
+
+
+def test_reports_open_with_results_show_parameters_once_and_hide_code():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("n_test = 24", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(f"n_test = 200\nmetrics_path = '{cli.ROOT}/reports/x.metrics.json'",
+                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_markdown_cell("## 0. Data"),
+        nbformat.v4.new_code_cell("load()"),
+        nbformat.v4.new_markdown_cell("## Results (paper Table 1 layout)"),
+        nbformat.v4.new_code_cell("table"),
+        nbformat.v4.new_markdown_cell("## Provenance"),
+    ])
+    cli.for_reading(nb)
+    sources = [c.source for c in nb.cells]
+    assert sources[0] == "# Title" and "| `n_test` | `200` |" in sources[1]  # the values that ran, once
+    assert not any("n_test = 24" in s for s in sources)
+    heads = [s for s in sources if s.startswith("## ")]
+    assert heads == ["## Results (paper Table 1 layout)", "## 0. Data", "## Provenance"]
+
+
+def test_rendered_report_has_no_machine_paths_and_no_code(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("secret_code_line = 1", outputs=[nbformat.v4.new_output(
+            "stream", name="stdout", text=f"data in {cli.ROOT}/data/last_letter\n")]),
+    ])
+    src = tmp_path / "x.ipynb"
+    nbformat.write(nb, src)
+    cli.render_html(src, tmp_path / "x.html")
+    html = (tmp_path / "x.html").read_text()
+    assert "data in data/last_letter" in html and str(cli.ROOT) not in html and "secret_code_line" not in html
