@@ -82,8 +82,6 @@ class ExperimentConfig:
                   "float": isinstance(v, (int, float)) and not isinstance(v, bool),
                   "bool": isinstance(v, bool), "str": isinstance(v, str) or (v is None and "None" in f.type),
                   "list": isinstance(v, (list, tuple)), "dict": isinstance(v, dict)}.get(kind, True)
-            if isinstance(v, int) and not isinstance(v, bool) and kind == "float":
-                setattr(self, f.name, float(v))
             need(ok, f.name, {"int": "integers", "float": "numbers", "bool": "true or false", "str": "text",
                               "list": "lists", "dict": "mappings"}.get(kind, kind))
 
