@@ -46,7 +46,7 @@ def _env() -> dict:
 
 
 class LlamaCppRaw:
-    """The packaged GGUF in xllamacpp's in-process server: one request per sample, n_parallel slots in flight."""
+    """The packaged GGUF in xllamacpp's in-process server (`slots` sequences decoded in parallel)."""
 
     def __init__(self, model: str, slots: int = 64):
         import xllamacpp

@@ -102,6 +102,24 @@ def _staging(path: Path) -> Path:
     return path.with_name(f"{path.name}.partial-{os.getpid()}")
 
 
+def build_folder(dest: Path, build) -> Path:
+    """Make folder `dest` once, safely beside other processes doing the same: `build(tmp)` writes a per-process staging
+    folder that is renamed into place; if another process got there first its (identical) folder is kept. The staging
+    folder never outlives the call."""
+    tmp = _staging(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        build(tmp)
+        try:
+            tmp.rename(dest)
+        except OSError:
+            if not dest.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
 def _dequantized_fix(model) -> None:
     """transformers still marks a GGUF-loaded model as quantized; clear it so save_pretrained and peft work."""
     for attr in ("hf_quantizer", "is_quantized", "quantization_method"):
@@ -138,18 +156,12 @@ def _convert_packaged(m: PackagedModel, folder: Path) -> None:
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
     _dequantized_fix(model)
-    tmp = _staging(folder)
-    try:
+    def save(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "s2d_fingerprint.json").write_text(json.dumps({"name": m.name, "sha256": m.sha256}))
-        try:
-            tmp.rename(folder)
-        except OSError:  # a concurrent conversion finished first: its folder holds the same weights
-            if not folder.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # never leave a multi-GB staging folder behind
+
+    build_folder(folder, save)
     gguf.unlink(missing_ok=True)  # the bf16 folder is what later loads use; parts can be reassembled from the packages
 
 
@@ -199,11 +211,10 @@ def resolve_model(name: str) -> tuple[Path | str, str]:
 
 def cpu_has_bf16() -> bool:
     """True where the CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 matmuls are emulated and slow."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    from .provenance import cpu_info
+
+    flags = cpu_info()["flags"]
+    return bool(flags.get("avx512_bf16") or flags.get("amx_bf16"))
 
 
 def compute_dtype(dtype: str = "auto") -> torch.dtype:

@@ -19,6 +19,7 @@ import numpy as np
 from .cache import CachedEngine, CompletionCache
 from .config import ExperimentConfig
 from .distill import train_lora_isolated
+from .engines import resolve_engine
 from .engines.base import Sampling
 from .evaluate import accuracy_row, maj_at_k, rate
 from .filters import FilterResult, get_filter
@@ -165,11 +166,12 @@ class Experiment:
         kept = [(t, e) for t, e in zip(res.targets, self.train) if t is not None and e.answer]
         labelled = [(row, e) for row, e in zip(out.answers, self.train) if e.answer]
         samples = [a for row in out.answers for a in row]
+        scored = [self.task.score(a, e) for row, e in labelled for a in row]
         self.filters.append({
             "targets": label, "filter": name, "inputs": len(res.targets), "kept": res.kept,
             "kept_pct": 100 * res.kept_fraction,
             "kept_target_acc": 100 * float(np.mean([self.task.score(t, e) for t, e in kept])) if kept else float("nan"),
-            "sample_acc": 100 * float(np.mean([self.task.score(a, e) for row, e in labelled for a in row])) if samples else float("nan"),
+            "sample_acc": 100 * float(np.mean(scored)) if scored else float("nan"),
             "no_answer_pct": 100 * sum(a is None for a in samples) / max(len(samples), 1),
             "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row] or [0])),
             "filter_tokens_per_input": float(np.mean(extra)),
@@ -297,11 +299,6 @@ class Experiment:
         """Add a result row, replacing an earlier row of the same system."""
         self.rows = [r for r in self.rows if r["system"] != row["system"]] + [row]
 
-    def _engine_name(self) -> str:
-        from .engines import resolve_engine
-
-        return resolve_engine(self.cfg.engine)
-
     # ---- recording --------------------------------------------------------------------------------------------
     def provenance(self) -> dict:
         c = self.cfg
@@ -315,7 +312,7 @@ class Experiment:
             "wall_s": round((datetime.now(timezone.utc) - self.started).total_seconds(), 1),
             "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "git_commit": git_commit(),
             "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_info(),
-            "engine": self._engine_name(), "packages": package_versions(),
+            "engine": resolve_engine(self.cfg.engine), "packages": package_versions(),
             "completions": {"generated": self.cache.added, "reused": self.cache.reused, "skipped_lines": self.cache.skipped},
         }
 

@@ -6,9 +6,7 @@ It is for plumbing only: its accuracy means nothing.
 """
 from __future__ import annotations
 
-import os
 import random
-import shutil
 from pathlib import Path
 
 import torch
@@ -79,15 +77,10 @@ def build_tiny_model(folder: Path, steps: int = 300, seed: int = 0) -> Path:
         opt.zero_grad()
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
-    tmp = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # per process: concurrent builds never collide
-    try:
+    from .models import build_folder
+
+    def save(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process built it first (same seed, same model)
-            if not folder.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+
+    return build_folder(folder, save)  # concurrent builds never collide (same seed: the same model)

@@ -30,33 +30,24 @@ def available() -> bool:
 
 
 def _convert(src: Path, dest: Path) -> Path:
-    """Convert an HF model folder to CTranslate2 int8 (once; written to a per-process staging folder, then renamed)."""
+    """Convert an HF model folder to CTranslate2 int8, once (a staged build, safe beside a concurrent one)."""
     import ctranslate2
+
+    from ..models import build_folder
 
     if (dest / "model.bin").exists():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    ctranslate2.converters.TransformersConverter(str(src), low_cpu_mem_usage=True).convert(
-        str(tmp), quantization=QUANTIZATION, force=True)
-    try:
-        tmp.rename(dest)
-    except OSError:  # another process finished the same conversion first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    return build_folder(dest, lambda tmp: ctranslate2.converters.TransformersConverter(
+        str(src), low_cpu_mem_usage=True).convert(str(tmp), quantization=QUANTIZATION, force=True))
 
 
 def _merged_folder(base: Path, adapter: Path, dest: Path) -> Path:
-    """Base weights with the LoRA adapter merged in (fp32), saved as an HF folder for conversion."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Base weights with the LoRA adapter merged in (fp32, as `load_model` merges it), saved as an HF folder."""
+    from ..models import load_model
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model, tok, _ = load_model(str(base), adapter=adapter, dtype="float32")
     model.save_pretrained(dest)
-    AutoTokenizer.from_pretrained(base).save_pretrained(dest)
+    tok.save_pretrained(dest)
     return dest
 
 
