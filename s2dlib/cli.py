@@ -138,6 +138,26 @@ def render_html(executed: Path, html: Path) -> None:
     html.write_text(body.replace(str(Path.home()), "~"), encoding="utf-8")
 
 
+def _ipc_kernel_manager():
+    """A kernel manager on local IPC sockets in a private temp folder: no TCP port opened, and no kernel warning about
+    TCP without encryption in every run's log."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from jupyter_client import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            folder = tempfile.mkdtemp(prefix="s2d-kernel-")
+            atexit.register(shutil.rmtree, folder, True)
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(Path(folder) / "kernel"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def run_one(name: str, params: dict, reports: Path, profile: str) -> dict:
     """Execute one notebook into reports/<name>.ipynb and render reports/<name>.html; never raises."""
     import papermill as pm
@@ -147,7 +167,8 @@ def run_one(name: str, params: dict, reports: Path, profile: str) -> dict:
     status = {"notebook": name, "profile": profile, "status": "ok", "error": None}
     try:
         pm.execute_notebook(NOTEBOOK_DIR / f"{name}.ipynb", executed, parameters=params, cwd=str(ROOT),
-                            kernel_name="python3", progress_bar=True, log_output=False)
+                            kernel_name="python3", progress_bar=True, log_output=False,
+                            kernel_manager_class=_ipc_kernel_manager())
     except Exception as e:  # papermill wraps the cell's error; keep its last line for the summary
         status.update(status="failed", error=(str(e).strip().splitlines() or [repr(e)])[-1][:300])
     finally:

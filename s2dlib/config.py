@@ -61,6 +61,8 @@ class ExperimentConfig:
     lr_grid: list = field(default_factory=list)  # lrs tried on the validation split (empty: just lr)
     epochs_grid: list = field(default_factory=list)  # epochs tried on the validation split (empty: just epochs)
     learning_curve: list = field(default_factory=list)  # kept-pair counts for the learning curve (empty: none)
+    n_dev: int = 0  # labelled inputs outside training and test: the router's threshold is chosen there (0: not chosen)
+    router_k: int = 4  # sampled answers of the distilled System 1 whose agreement is the router's confidence (0: none)
     lora_r: int = 16
     lora_alpha: int = 32
     epochs: float = 2.0
@@ -116,6 +118,8 @@ class ExperimentConfig:
         need(not (self.lr_grid or self.epochs_grid) or self.n_val > 0, "n_val", "integers >= 1 when lr_grid/epochs_grid is set")
         need(isinstance(self.learning_curve, (list, tuple)) and all(isinstance(n, int) and n >= 1 for n in self.learning_curve),
              "learning_curve", "a list of integers >= 1 (kept pairs per point)")
+        need(isinstance(self.n_dev, int) and 0 <= self.n_dev <= 1000, "n_dev", "integers 0 to 1000")
+        need(isinstance(self.router_k, int) and 0 <= self.router_k <= 16, "router_k", "integers 0 to 16 (0: no router)")
         need(0.0 <= self.min_agreement <= 1.0, "min_agreement", "0 to 1 (share of all N samples)")
         need(isinstance(self.margin, int) and self.margin >= 0, "margin", "integers >= 0")
         need(isinstance(self.threads, int) and self.threads >= 0, "threads", "integers >= 0 (0 = default)")

@@ -83,9 +83,24 @@ def answer_only_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tens
     return loss / (num_items_in_batch if num_items_in_batch is not None else answer.sum())
 
 
-def _run_key(fingerprint: str, pairs: list[tuple[str, str]], cfg: LoraSFTConfig) -> str:
+def run_key(model_name: str, pairs: list[tuple[str, str]], cfg: LoraSFTConfig) -> str:
+    """What an adapter is a function of: the base weights (fp32 masters), the pairs and the recipe. Two systems whose
+    filters kept the same pairs share one adapter (trained, converted and evaluated once)."""
+    from .models import resolve_model
+
+    fingerprint = f"{resolve_model(model_name)[1]}:float32"
     blob = json.dumps({"model": fingerprint, "pairs": pairs, "cfg": asdict(cfg)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def trained_record(out_dir: str | Path, key: str) -> dict | None:
+    """The record of the adapter in out_dir if it is this exact run, finished."""
+    record_file = Path(out_dir) / "s2d_train.json"
+    if record_file.exists():
+        record = json.loads(record_file.read_text())
+        if record.get("key") == key:
+            return record
+    return None
 
 
 def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Path, cfg: LoraSFTConfig) -> dict:
@@ -113,12 +128,11 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     if not pairs:
         raise ValueError("no training pairs: the filter kept no example")
     out_dir = Path(out_dir)
-    record_file = out_dir / "s2d_train.json"
+    key = run_key(model_name, pairs, cfg)
+    if (done := trained_record(out_dir, key)) is not None:
+        return done
     bf16 = compute_dtype(cfg.dtype) == torch.bfloat16
     model, tok, fingerprint = load_model(model_name, dtype="float32")  # fp32 master weights; bf16 via autocast
-    key = _run_key(fingerprint, pairs, cfg)
-    if record_file.exists() and json.loads(record_file.read_text()).get("key") == key:
-        return json.loads(record_file.read_text())
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
@@ -165,6 +179,8 @@ def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: 
     import sys
 
     out_dir = Path(out_dir)
+    if (done := trained_record(out_dir, run_key(model_name, pairs, cfg))) is not None:
+        return done
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     pairs_file = out_dir.with_name(f"{out_dir.name}.pairs.jsonl")
     pairs_file.write_text("".join(json.dumps({"prompt": p, "answer": a}, ensure_ascii=False) + "\n" for p, a in pairs),

@@ -18,7 +18,7 @@ import numpy as np
 
 from .cache import CachedEngine, CompletionCache
 from .config import ExperimentConfig
-from .distill import train_lora_isolated
+from .distill import run_key, train_lora_isolated, trained_record
 from .engines import resolve_engine
 from .engines.base import Sampling
 from .evaluate import accuracy_row, maj_at_k, rate
@@ -44,11 +44,13 @@ class Experiment:
         self.train: list[Example] = []
         self.test: list[Example] = []
         self.shots: list[Example] = []  # few-shot demonstrations (labelled), cut from the training pool
+        self.dev: list[Example] = []  # labelled, outside training and test: where the router's threshold is chosen
         self.filters: list[dict] = []
         self.trainings: list[dict] = []
         self.rows: list[dict] = []
         self.outputs: dict[str, MethodOutput] = {}  # evaluation outputs by system, for inspection in the notebook
         self.curve: list[dict] = []  # learning-curve points: accuracy of a distilled model by training pairs
+        self.router: dict = {}  # the confidence router's sweep (evaluate_router)
         self.lora = cfg.lora()  # the LoRA recipe of the final adapters (choose_recipe may replace it)
         self.recipe: dict = {"chosen_by": "profile (not tuned)", **{k: getattr(self.lora, k) for k in ("lr", "epochs")}}
 
@@ -66,9 +68,11 @@ class Experiment:
         """Generated (seeded) splits, or the user's files; written to data/ so the run can be inspected.
 
         With n_shots > 0 the first n_shots training examples become the few-shot demonstrations and leave the
-        (unlabeled) training pool, which keeps n_train inputs."""
+        (unlabeled) training pool, which keeps n_train inputs. With n_dev > 0 the pool's last n_dev examples are a
+        labelled dev split, never trained on (the router's threshold is chosen there); the training and test inputs
+        are those of the same run without it."""
         c = self.cfg
-        n_pool = c.n_train + c.n_shots
+        n_pool = c.n_train + c.n_shots + c.n_dev
         if c.train_file:
             pool, self.test = self.task.load_splits(c.train_file, c.test_file, n_pool, c.n_test, c.seed)
         elif getattr(self.task, "needs_responses", False):  # e.g. judge pairs of the model's own responses
@@ -76,11 +80,12 @@ class Experiment:
                 pool, self.test = self.task.make_splits(n_pool, c.n_test, c.seed, respond=self.respond)
         else:
             pool, self.test = self.task.make_splits(n_pool, c.n_test, c.seed)
-        self.shots, self.train = pool[: c.n_shots], pool[c.n_shots :]
+        self.shots, self.train = pool[: c.n_shots], pool[c.n_shots : c.n_shots + c.n_train]
+        self.dev = pool[c.n_shots + c.n_train :]
         check_disjoint(pool, self.test, f"{c.task} data")
         params = "".join(f"{p}{getattr(c, p)}-" for p in self.task.params)
         out = Path(c.data_dir) / c.task / f"{params}seed{c.seed}-train{len(self.train)}-test{len(self.test)}"
-        for split, examples in (("shots", self.shots), ("train", self.train), ("test", self.test)):
+        for split, examples in (("shots", self.shots), ("train", self.train), ("dev", self.dev), ("test", self.test)):
             if examples:
                 save_examples(examples, out / f"{split}.jsonl")
         self.data_path = out
@@ -199,12 +204,23 @@ class Experiment:
         if not pairs:
             self.trainings.append({"system": label, "n_pairs": 0, "status": "not trained: the filter kept no example"})
             return None
-        self.release_engine()  # free the inference model before training
-        rec = train_lora_isolated(self.cfg.model, pairs, self.dir / "adapters" / slug, lora or self.lora)
-        self.trainings.append({"system": label, "status": "trained", **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},
+        lora = lora or self.lora
+        full_key = run_key(self.cfg.model, pairs, lora)
+        key = full_key[:16]  # shown in the trainings table: short enough to read
+        same = next((t for t in self.trainings if t.get("key") == key), None)
+        if same is not None:  # e.g. a filter that kept every input: no-filter targets are the same pairs
+            self.trainings.append({**same, "system": label, "status": f"same pairs as {same['system']}: adapter reused",
+                                   "train_seconds": 0.0})
+            return Path(same["adapter"])
+        adapter = self.dir / "adapters" / slug
+        if trained_record(adapter, full_key) is None:
+            self.release_engine()  # free the inference model before training
+        rec = train_lora_isolated(self.cfg.model, pairs, adapter, lora)
+        self.trainings.append({"system": label, "status": "trained", "key": key,
+                               **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},
                                "first_loss": rec["losses"][0] if rec["losses"] else None,
-                               "last_loss": rec["losses"][-1] if rec["losses"] else None, "adapter": str(self.dir / "adapters" / slug)})
-        return self.dir / "adapters" / slug
+                               "last_loss": rec["losses"][-1] if rec["losses"] else None, "adapter": str(adapter)})
+        return adapter
 
     def choose_recipe(self, targets: FilterResult) -> dict:
         """Pick lr x epochs (cfg.lr_grid x cfg.epochs_grid) on a validation split: the last cfg.n_val training inputs.
@@ -235,7 +251,10 @@ class Experiment:
 
     def learning_curve(self, label: str, targets: FilterResult, full_row: dict | None = None) -> list[dict]:
         """Accuracy of `label`'s distilled model trained on n of its kept pairs, for n in cfg.learning_curve (nested
-        seeded subsets; sizes at or above the kept count are skipped) plus all kept pairs (`full_row`)."""
+        seeded subsets; sizes at or above the kept count are skipped) plus all kept pairs (`full_row`); none without
+        cfg.learning_curve."""
+        if not self.cfg.learning_curve:
+            return []
         kept = [i for i, t in enumerate(targets.targets) if t is not None]
         order = np.random.default_rng(self.cfg.seed).permutation(kept).tolist()
         points = []
@@ -264,6 +283,57 @@ class Experiment:
         return {"system": label, **self._scored([a[0] for a in out.answers], [t[0] for t in out.tokens],
                                                 [s[0] for s in out.seconds])}
 
+    def evaluate_router(self, adapter: str | Path, system2: str, label: str = "Router") -> dict:
+        """Beyond the paper: the distilled System 1 (`adapter`) answers, `system2` (a method) answers where the
+        router's label-free confidence is low (`s2dlib.route`). Every threshold is scored on the test set (the curve);
+        one threshold is chosen on the dev split (the cheapest whose dev accuracy reaches System 2's dev CI), and its
+        test row joins the results table. Generations are shared with (and cached like) the other rows."""
+        from . import route as rt
+
+        c, k = self.cfg, self.cfg.router_k
+        if not k:
+            return {}
+
+        def parts(examples):
+            s1 = self.generate("system1", examples, c.greedy(), adapter=adapter)
+            samples = self.generate("system1", examples, c.sampling(n=k), adapter=adapter)
+            s2 = self.generate(system2, examples, c.greedy())
+            conf = rt.agreement([a[0] for a in s1.answers], samples.answers, self.task.normalize)
+            first = lambda out, what: [x[0] for x in getattr(out, what)]  # noqa: E731
+            return conf, s1, samples, s2, first
+
+        def sweep(examples, scored):
+            conf, s1, samples, s2, first = parts(examples)
+            rows = []
+            for t in rt.thresholds(k):
+                r = rt.route(t, conf, (first(s1, "answers"), first(s1, "tokens")), [sum(x) for x in samples.tokens],
+                             (first(s2, "answers"), first(s2, "tokens")))
+                secs = rt.route(t, conf, (r.answers, first(s1, "seconds")), [sum(x) for x in samples.seconds],
+                                (r.answers, first(s2, "seconds"))).tokens
+                rows.append({"system": f"{label} t={t:.2f}", "threshold": t, "sent_pct": 100 * r.sent_share,
+                             **scored(r.answers, r.tokens, secs)})
+            return rows
+
+        test_rows = sweep(self.test, self._scored)
+        for row, front in zip(test_rows, rt.pareto([(r["tokens"], r["accuracy"]) for r in test_rows])):
+            row["pareto"] = front
+        chosen, dev_rows = None, []
+        if self.dev:
+            dev_scored = lambda a, t, s: self._scored(a, t, s, examples=self.dev)  # noqa: E731
+            dev_rows = sweep(self.dev, dev_scored)
+            bar = dev_rows[-1]["ci_low"]  # t = 1 is System 2 on the dev split
+            chosen = min((r for r in dev_rows if r["accuracy"] >= bar), key=lambda r: (r["tokens"], r["threshold"]))
+            row = next(r for r in test_rows if r["threshold"] == chosen["threshold"])
+            self._record({**{k_: v for k_, v in row.items() if k_ != "pareto"},
+                          "system": f"{label} (t={chosen['threshold']:.2f} chosen on dev)"})
+        self.router = {"k": k, "system2": system2, "n_dev": len(self.dev),
+                       "chosen_threshold": None if chosen is None else chosen["threshold"],
+                       "chosen_by": (f"cheapest threshold whose accuracy on {len(self.dev)} dev inputs reaches the lower "
+                                     "95% CI bound of System 2's there (labels used only there)") if chosen else
+                                    "not chosen: no dev split (n_dev = 0); the test sweep is descriptive only",
+                       "test": test_rows, "dev": dev_rows}
+        return self.router
+
     def evaluate_majk(self, label: str, method: str, adapter: str | Path | None = None, trained: bool = True) -> list[dict]:
         """maj@k evaluation on the held-out test set, for each k in cfg.maj_k: max(k) samples per input are drawn once
         (the generation stage's sampling settings) and maj@k votes over the first k of them, so maj@1 is the first
@@ -285,13 +355,15 @@ class Experiment:
             self.outputs[label] = out
         return rows
 
-    def _scored(self, answers: list[str | None], tokens: list[int], seconds: list[float]) -> dict:
+    def _scored(self, answers: list[str | None], tokens: list[int], seconds: list[float],
+                examples: list[Example] | None = None) -> dict:
         """Status, accuracy with CI, tokens and seconds per input, for one answer per test input: one accuracy per
         metric subset of the task (e.g. biased / unbiased inputs), variants of one question resampled together."""
-        correct = [self.task.score(a, e) for a, e in zip(answers, self.test)]
+        examples = self.test if examples is None else examples
+        correct = [self.task.score(a, e) for a, e in zip(answers, examples)]
         metrics = accuracy_row(correct, tokens, sum(a is None for a in answers), seed=self.cfg.seed,
-                               subsets=self.task.metric_subsets(self.test), clusters=[source_of(e) for e in self.test])
-        for metric, (outcomes, clusters) in self.task.paired_outcomes(answers, self.test).items():
+                               subsets=self.task.metric_subsets(examples), clusters=[source_of(e) for e in examples])
+        for metric, (outcomes, clusters) in self.task.paired_outcomes(answers, examples).items():
             metrics.update(rate(metric, outcomes, self.cfg.seed, clusters))
         return {"status": "ok", **metrics, "wall_s_per_input": float(np.mean(seconds))}
 
@@ -305,7 +377,7 @@ class Experiment:
         return {
             "experiment": self.name, "model": c.model, "model_fingerprint": self.fingerprint, "profile": c.profile,
             "task": c.task, **{p: getattr(c, p) for p in self.task.params}, "n_train": len(self.train),
-            "n_test": len(self.test), "seed": c.seed, "n_samples": c.n_samples, "n_shots": len(self.shots),
+            "n_test": len(self.test), "n_dev": len(self.dev), "seed": c.seed, "n_samples": c.n_samples, "n_shots": len(self.shots),
             "data": str(getattr(self, "data_path", "")), "run_dir": str(self.dir),
             "started_utc": self.started.isoformat(timespec="seconds"),
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -320,7 +392,7 @@ class Experiment:
         """Write the machine-readable record (rows, filters, trainings, provenance, config) that tests and the summary read."""
         record = {"experiment": self.name, "paper_table": table, "system2": system2, "task": self.cfg.task,
                   "rows": self.rows, "filters": self.filters, "trainings": self.trainings, "recipe": self.recipe,
-                  "learning_curve": self.curve,
+                  "learning_curve": self.curve, "router": self.router,
                   "provenance": self.provenance(), "config": self.cfg.asdict()}
         path = Path(path) if path else self.dir / "metrics.json"
         path.parent.mkdir(parents=True, exist_ok=True)

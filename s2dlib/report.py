@@ -159,6 +159,41 @@ def plot_learning_curve(curve: list[dict], ax=None):
     return ax
 
 
+def router_table(router: dict) -> pd.DataFrame:
+    """The router's sweep on the test set: threshold, share sent to System 2, accuracy [CI], tokens, Pareto, chosen."""
+    rows = []
+    for r in router.get("test", []):
+        rows.append({"threshold": r["threshold"], "sent to System 2 %": r["sent_pct"], "accuracy %": r["accuracy"],
+                     "95% CI": _ci(r["ci_low"], r["ci_high"]), "tokens": r["tokens"],
+                     "Pareto-optimal": "yes" if r.get("pareto") else "",
+                     "chosen on dev": "yes" if r["threshold"] == router.get("chosen_threshold") else ""})
+    return pd.DataFrame(rows)
+
+
+def plot_router(rows: list[dict], router: dict, ax=None):
+    """Accuracy against tokens per input (log x): the systems of the results table with CI bars, and the router's
+    curve over its thresholds, Pareto-optimal router points filled and the dev-chosen one ringed."""
+    import matplotlib.pyplot as plt
+
+    ax = plot_accuracy_vs_tokens([r for r in rows if not r["system"].startswith("Router")], ax=ax)
+    curve = pd.DataFrame(router.get("test", [])).sort_values("tokens")
+    if curve.empty:
+        return ax
+    ax.plot(curve["tokens"], curve["accuracy"], "-", color="black", lw=1, label="router (threshold sweep)")
+    front = curve[curve["pareto"]]
+    ax.scatter(front["tokens"], front["accuracy"], color="black", s=25, zorder=3, label="router, Pareto-optimal")
+    rest = curve[~curve["pareto"]]
+    ax.scatter(rest["tokens"], rest["accuracy"], facecolor="white", edgecolor="black", s=25, zorder=3)
+    for t, x, y in zip(curve["threshold"], curve["tokens"], curve["accuracy"]):
+        ax.annotate(f"t={t:.2f}", (x, y), xytext=(3, -9), textcoords="offset points", fontsize=6)
+    chosen = curve[curve["threshold"] == router.get("chosen_threshold")]
+    ax.scatter(chosen["tokens"], chosen["accuracy"], facecolor="none", edgecolor="red", s=160, lw=1.5, zorder=4,
+               label="router, threshold chosen on dev")
+    ax.legend(fontsize=7, loc="best")
+    plt.setp(ax.get_legend().get_texts(), fontsize=7)
+    return ax
+
+
 def recipe_table(recipe: dict) -> pd.DataFrame:
     """The LoRA recipe of the final adapters and how it was chosen (validation trials, when there were any)."""
     trials = pd.DataFrame(recipe.get("trials", []))
@@ -212,7 +247,8 @@ def answers_table(exp, n: int = 5, width: int = 80) -> pd.DataFrame:
     for i, ex in enumerate(exp.test[:n]):
         row = {"question": ex.question, "gold": ex.answer}
         for label, out in exp.outputs.items():
-            row[label] = f"{out.answers[i][0]!s}  «{out.texts[i][0][-width:]}»"
+            answer = out.answers[i][0]
+            row[label] = f"{'(no answer)' if answer is None else answer}  «{out.texts[i][0][-width:]}»"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -224,7 +260,7 @@ def provenance_table(prov: dict) -> pd.DataFrame:
             flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
         else:
             flat[k] = v
-    return pd.DataFrame({"value": [str(v) for v in flat.values()]}, index=list(flat))
+    return pd.DataFrame({"": list(flat), "value": ["" if v is None else str(v) for v in flat.values()]})
 
 
 # ---- study summary (reads recorded metrics; recomputes nothing) ------------------------------------------------

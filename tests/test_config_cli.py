@@ -11,7 +11,7 @@ from s2dlib.report import paper_numbers
     ({"engine": "tgi"}, r"engine='tgi': allowed values are auto, hf, ct2, vllm"),
     ({"tensor_parallel_size": 2, "engine": "hf"}, r"tensor_parallel_size=2: allowed values are integers >= 1 \(above 1 only"),
     ({"tensor_parallel_size": 0}, r"tensor_parallel_size=0"),
-    ({"profile": "huge"}, r"profile='huge': allowed values are paper, power, quick, smoke, custom"),
+    ({"profile": "huge"}, r"profile='huge': allowed values are medium, paper, power, quick, smoke, custom"),
     ({"n_samples": 0}, r"n_samples=0: allowed values are integers >= 1"),
     ({"n_samples": 100}, r"n_samples=100: allowed values are 1 to 64"),
     ({"n_train": -3}, r"n_train=-3"),
@@ -60,7 +60,7 @@ def test_profiles_are_valid():
     task_of = {nb: task for tasks in paper_numbers()["notebooks"].values() for task, nb in tasks.items()}
     from s2dlib.config import profile_notebooks
 
-    for profile in ("smoke", "quick", "paper", "power"):
+    for profile in ("smoke", "quick", "paper", "power", "medium"):
         for nb in profile_notebooks(profile):
             cfg = ExperimentConfig.from_params(load_profile(profile, nb))
             assert cfg.profile == profile and cfg.task == task_of[nb]

@@ -1,22 +1,27 @@
 """Execute every notebook through the runner (papermill) under the smoke profile and read back the recorded metrics."""
 import json
+from pathlib import Path
 
 import pytest
 
 from s2dlib import cli, report
 from s2dlib.evaluate import metric_suffix
 
+REPO = Path(__file__).resolve().parents[1]
+
 RAR = {"table": "table1", "n_train": 6, "n_test": 6, "filters": 4, "data": "k2-seed0-train6-test6", "metrics": ["accuracy"],
        "systems": ["System 1", "1-step RaR", "2-step RaR", "Distill System 1", "Distill 2-step RaR",
-                   "Distill 2-step RaR (no filter)", "Distill gold labels (oracle)"], "stages": {"learning curve"},
-       # learning curve: 2 pairs, then all kept pairs of the filter row that made the targets
-       "curve": {"Distill 2-step RaR": ("2-step RaR", "self_consistency"), "Distill gold labels (oracle)":
-                 ("gold labels (oracle)", "none (labels)")}, "trials": 2}
+                   "Distill 2-step RaR (no filter)", "Distill gold labels (oracle)"], "stages": {"router"}}
+# last-letter also runs the recipe search, a learning-curve point and a dev split (the router's threshold row)
+RAR_FULL = {**RAR, "stages": {"learning curve", "router"}, "trials": 2, "router_rows": 1,
+            # learning curve: 2 pairs, then all kept pairs of the filter row that made the targets
+            "curve": {"Distill 2-step RaR": ("2-step RaR", "self_consistency"), "Distill gold labels (oracle)":
+                      ("gold labels (oracle)", "none (labels)")}}
 COT_SYSTEMS = ["System 1", "CoT (zero-shot)", "CoT (few-shot)", "Distill CoT"]
 # What each notebook records under the smoke profile; every experiment notebook must be listed here.
 EXPECTED = {
-    "rar_last_letter": {**RAR, "task": "last_letter"},
-    "rar_coin_flip": {**RAR, "task": "coin_flip"},
+    "rar_last_letter": {**RAR_FULL, "task": "last_letter"},
+    "rar_coin_flip": {**RAR, "task": "coin_flip", "stages": {"learning curve", "router"}},
     # 2 test questions x 4 opinion variants
     "s2a_sycophancy": {"task": "sycophancy_qa", "table": "table2", "n_train": 4, "n_test": 8, "filters": 2,
                        "data": "seed0-train4-test8", "metrics": ["accuracy_biased", "accuracy_unbiased"],
@@ -60,7 +65,8 @@ def test_notebook_metrics_and_report(smoke_run, name):
     m = json.loads((tmp / "reports" / f"{name}.metrics.json").read_text())
     assert m["task"] == task and m["paper_table"] == exp["table"]
     rows = {r["system"]: r for r in m["rows"]}
-    assert list(rows) == exp["systems"]
+    assert [s for s in rows if not s.startswith("Router (")] == exp["systems"]
+    assert sum(s.startswith("Router (") for s in rows) == exp.get("router_rows", 0)
     for r in rows.values():
         assert r["status"] == "ok" or r["status"].startswith("not run")
         if r["status"] == "ok":
@@ -94,6 +100,31 @@ def test_notebook_metrics_and_report(smoke_run, name):
     assert "data:image/png;base64" in html
     data = tmp / "data" / task / exp["data"]
     assert (data / "train.jsonl").exists() and (data / "test.jsonl").exists()
+
+
+@pytest.mark.parametrize("name", ["rar_last_letter", "rar_coin_flip"])
+def test_router_extremes_are_the_two_systems(smoke_run, name):
+    """Threshold 0 is Distill 2-step RaR's row and threshold 1 is 2-step RaR's, exactly; between them the router pays
+    for its confidence samples; the dev-chosen row is one of the test sweep's points."""
+    _, tmp = smoke_run
+    m = json.loads((tmp / "reports" / f"{name}.metrics.json").read_text())
+    rows, router = {r["system"]: r for r in m["rows"]}, m["router"]
+    sweep = router["test"]
+    assert [p["threshold"] for p in sweep] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0]) and router["k"] == 4
+    for point, system in ((sweep[0], "Distill 2-step RaR"), (sweep[-1], "2-step RaR")):
+        assert {k: point[k] for k in ("accuracy", "tokens", "n", "ci_low", "ci_high")} == \
+               {k: rows[system][k] for k in ("accuracy", "tokens", "n", "ci_low", "ci_high")}
+    assert [p["sent_pct"] for p in (sweep[0], sweep[-1])] == [0, 100]
+    sent = [p["sent_pct"] for p in sweep]
+    assert sent == sorted(sent) and all(p["tokens"] > sweep[0]["tokens"] for p in sweep[1:-1])
+    assert any(p["pareto"] for p in sweep)
+    chosen = [r for s, r in rows.items() if s.startswith("Router (")]
+    if name == "rar_last_letter":
+        assert router["n_dev"] == 2 and len(router["dev"]) == len(sweep) and len(chosen) == 1
+        point = next(p for p in sweep if p["threshold"] == router["chosen_threshold"])
+        assert chosen[0]["accuracy"] == point["accuracy"] and chosen[0]["tokens"] == point["tokens"]
+    else:
+        assert router["n_dev"] == 0 and router["chosen_threshold"] is None and not chosen
 
 
 def test_s2a_usc_is_recorded(smoke_run):
@@ -153,7 +184,9 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 
 
 def test_reports_render_in_chromium(smoke_run, tmp_path):
-    """Open index and summary in headless Chromium: tables present, links work, figures have a real size."""
+    """What a reader sees in headless Chromium: headline numbers on the index, results before code (none shown),
+    labelled figures of real size, no NaN/None and no machine paths; screenshots of index and summary are saved."""
+    import os
     import shutil
 
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
@@ -163,17 +196,32 @@ def test_reports_render_in_chromium(smoke_run, tmp_path):
     from selenium.webdriver.common.by import By
 
     _, tmp = smoke_run
+    shots = Path(os.environ.get("S2D_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for flag in CHROME_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
         opts.add_argument(flag)
     browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=opts)
+
+    def visible_text():
+        text = browser.find_element(By.TAG_NAME, "body").text
+        for bad in ("NaN", "None", str(tmp), str(Path.home()), str(REPO)):
+            assert bad not in text, f"{browser.current_url}: a reader sees {bad!r}"
+        return text
+
     try:
         browser.get((tmp / "reports" / "index.html").as_uri())
         headers = [th.text for th in browser.find_elements(By.TAG_NAME, "th")]
-        assert headers == ["report", "paper table", "task", "status", "run time"]
-        statuses = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "tbody td:nth-child(4)")]
+        assert headers == ["report", "paper table", "task", "System 1", "System 2", "distilled", "status", "run time",
+                           "profile", "model"]
+        column = {h: i + 1 for i, h in enumerate(headers)}
+        cells = lambda h: [td.text for td in browser.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({column[h]})")]
+        statuses = cells("status")
         assert statuses.count("ok") == len(cli.notebook_names()) and ("not run" in statuses) == MISSING
+        assert any("%" in c for c in cells("System 1")) and any("%" in c for c in cells("distilled"))
+        visible_text()
+        browser.save_screenshot(str(shots / "index.png"))
         browser.find_element(By.LINK_TEXT, "summary").click()
         assert "study summary" in browser.find_element(By.TAG_NAME, "h1").text
         headers = " ".join(th.text for th in browser.find_elements(By.TAG_NAME, "th"))
@@ -181,10 +229,17 @@ def test_reports_render_in_chromium(smoke_run, tmp_path):
         images = browser.find_elements(By.TAG_NAME, "img")
         assert images and all(browser.execute_script("return arguments[0].naturalWidth", im) > 100 for im in images)
         assert all(im.size["height"] > 50 for im in images)
+        visible_text()
+        browser.save_screenshot(str(shots / "summary.png"))
         browser.get((tmp / "reports" / "rar_last_letter.html").as_uri())
-        assert "Distill 2-step RaR" in browser.page_source and browser.find_elements(By.TAG_NAME, "img")
+        text = visible_text()
+        assert "Distill 2-step RaR" in text and browser.find_elements(By.TAG_NAME, "img")
+        assert text.index("Results") < text.index("Provenance"), "results come before the stage detail"
+        code = [c for c in browser.find_elements(By.CSS_SELECTOR, ".jp-InputArea, .input") if c.is_displayed()]
+        assert not code, "code cells are hidden in a report"
     finally:
         browser.quit()
+    assert (shots / "index.png").stat().st_size > 10_000 and (shots / "summary.png").stat().st_size > 10_000
 
 
 def test_bsm_judge_is_recorded(smoke_run):

@@ -137,7 +137,7 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["--set", "model=gpt-17"], "model='gpt-17': allowed values are"),
         (["--set", "task=chess"], "task='chess': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"),
         (["--set", "engine=tgi"], "engine='tgi': allowed values are"),
-        (["--profile", "huge"], "profile='huge': allowed values are paper, power, quick, smoke"),
+        (["--profile", "huge"], "profile='huge': allowed values are medium, paper, power, quick, smoke"),
         (["--set", "n_train=0"], "n_train=0: allowed values are integers >= 1"),
         (["--set", "n_test=-5"], "n_test=-5: allowed values are integers >= 1"),
         (["--set", "n_samples=1000"], "n_samples=1000: allowed values are 1 to 64"),
