@@ -130,12 +130,31 @@ def render_html(executed: Path, html: Path) -> None:
     nb = nbformat.read(executed, as_version=4)
     collapse_progress(nb)
     nbformat.write(nb, executed)
+    outside = _outside_folders(nb)
     for_reading(nb)
     body, _ = HTMLExporter(embed_images=True, exclude_input=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb)
-    for root in (str(ROOT) + "/", str(ROOT)):  # no machine paths in a committed report
+    for root in (str(ROOT) + "/", str(ROOT)):  # no machine paths in a report: relative to the repo ...
         body = body.replace(root, "")
+    for folder in outside:  # ... or to the folder a run dir outside it was given in (shown as ".../runs")
+        body = body.replace(folder + "/", ".../")
     html.write_text(body.replace(str(Path.home()), "~"), encoding="utf-8")
+
+
+def _outside_folders(nb) -> list[str]:
+    """Parent folders of the absolute paths outside the repo that `s2d run` injected (run_dir=/tmp/x/runs: /tmp/x),
+    longest first."""
+    import ast
+
+    folders = set()
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                    value = node.value.value
+                    if isinstance(value, str) and value.startswith("/") and not value.startswith(str(ROOT)):
+                        folders.add(str(Path(value).parent))
+    return sorted(folders, key=len, reverse=True)
 
 
 def _ipc_kernel_manager():

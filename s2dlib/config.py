@@ -66,7 +66,7 @@ class ExperimentConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     epochs: float = 2.0
-    lr: float = 2e-4
+    lr: float = 1e-3
     train_batch_size: int = 4
     seed: int = 0
     profile: str = "custom"
@@ -99,7 +99,7 @@ class ExperimentConfig:
              "tensor_parallel_size", "integers >= 1 (above 1 only with engine=vllm)")
         need(self.dtype in DTYPES, "dtype", ", ".join(DTYPES))
         need(self.filter in FILTERS, "filter", ", ".join(sorted(FILTERS)))
-        fits = sorted(n for n, f in FILTERS.items() if all(hasattr(TASKS[self.task], c) for c in getattr(f, "needs", ())))
+        fits = sorted(n for n, f in FILTERS.items() if set(f.needs) <= TASKS[self.task].capabilities)
         need(self.filter in fits, "filter", f"{', '.join(fits)} for task {self.task!r}")
         need(self.profile in (*profile_names(), "custom"), "profile", ", ".join((*profile_names(), "custom")))
         for name in ("k", "n_train", "n_test", "n_samples", "max_new_tokens", "max_new_tokens_direct", "batch_size",

@@ -28,8 +28,8 @@ class LoraSFTConfig:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: str = "all-linear"
-    epochs: float = 3.0
-    lr: float = 2e-4
+    epochs: float = 2.0
+    lr: float = 1e-3
     batch_size: int = 4
     grad_accum: int = 1
     max_len: int = 256

@@ -1,6 +1,8 @@
 """Metrics: accuracy with a bootstrap 95% CI, maj@k, tokens per input."""
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 
@@ -53,10 +55,9 @@ def rate(metric: str, outcomes: list[bool], seed: int = 0, clusters: list | None
 def maj_at_k(answers: list[list[str | None]], k: int, normalize=lambda a: a) -> list[str | None]:
     """Per input, the most frequent answer among its first k samples (maj@k): a tie goes to the answer sampled
     first, None when none of the k samples has an answer. maj@1 is the first sample's answer."""
-    from .filters import SelfConsistency
-
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k={k!r}: allowed values are integers >= 1")
     if any(len(row) < k for row in answers):
         raise ValueError(f"k={k}: allowed values are at most the samples per input ({min(map(len, answers))})")
-    return SelfConsistency(min_agreement=0.0, margin=0, normalize=normalize)([row[:k] for row in answers]).targets
+    votes = [Counter(normalize(a) for a in row[:k] if a is not None).most_common(1) for row in answers]
+    return [v[0][0] if v else None for v in votes]  # most_common keeps first-seen order among equal counts

@@ -16,6 +16,13 @@ def get_filter(name: str, **kwargs):
     return FILTERS.build(name, **kwargs)
 
 
+def build_filter(name: str, cfg, task, engine=None) -> "Filter":
+    """The filter `name` with the config's settings (each class's `from_config`); `engine`: a zero-argument callable
+    giving the generation engine, called only by a filter that asks the model (USC)."""
+    FILTERS.check(name)
+    return FILTERS[name].from_config(cfg, task, engine)
+
+
 @dataclass
 class FilterResult:
     """Per input: the kept target (None = dropped) and the share of samples that voted for it; for a filter that
@@ -35,8 +42,23 @@ class FilterResult:
         return self.kept / len(self.targets) if self.targets else 0.0
 
 
+class Filter:
+    """One call shape for the pipeline: built by `from_config`, applied to a method's output over its inputs."""
+
+    name = ""
+    needs: tuple[str, ...] = ()  # task capabilities the filter relies on (checked when the config is built)
+
+    @classmethod
+    def from_config(cls, cfg, task, engine=None) -> "Filter":
+        return cls(normalize=task.normalize)
+
+    def apply(self, out, examples) -> "FilterResult":
+        """`out`: a MethodOutput over `examples` (the training inputs)."""
+        return self(out.answers)
+
+
 @register
-class SelfConsistency:
+class SelfConsistency(Filter):
     """Majority vote over the N sampled final answers of each input.
 
     Keep the most frequent answer when its share of all N samples (no-answer samples count against it) is at
@@ -51,6 +73,10 @@ class SelfConsistency:
         if margin < 0:
             raise ValueError(f"margin={margin}: allowed values are integers >= 0")
         self.min_agreement, self.margin, self.normalize = min_agreement, margin, normalize
+
+    @classmethod
+    def from_config(cls, cfg, task, engine=None):
+        return cls(min_agreement=cfg.min_agreement, margin=cfg.margin, normalize=task.normalize)
 
     def __call__(self, answers: list[list[str | None]]) -> FilterResult:
         targets, agreement = [], []
@@ -70,7 +96,7 @@ class SelfConsistency:
 
 
 @register
-class NoFilter:
+class NoFilter(Filter):
     """Ablation: take the first sample's answer as the target (inputs without an answer are still dropped)."""
 
     name = "none"
@@ -100,7 +126,7 @@ def parse_choice(text: str, k: int) -> int | None:
 
 
 @register
-class UniversalSelfConsistency:
+class UniversalSelfConsistency(Filter):
     """Universal self-consistency (Chen et al. 2023): the model picks the most consistent of the N responses.
 
     One greedy call per input lists the N final responses (`USC_PROMPT`); the target is the chosen response's answer.
@@ -117,6 +143,13 @@ class UniversalSelfConsistency:
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={max_new_tokens!r}: allowed values are integers >= 1")
         self.engine, self.max_new_tokens, self.normalize = engine, max_new_tokens, normalize
+
+    @classmethod
+    def from_config(cls, cfg, task, engine=None):
+        return cls(engine(), normalize=task.normalize)  # the model chooses, shown the input as the user wrote it
+
+    def apply(self, out, examples):
+        return self(out.answers, out.texts, [e.question for e in examples])
 
     @staticmethod
     def prompt(question: str, responses: list[str]) -> str:
@@ -150,7 +183,7 @@ class UniversalSelfConsistency:
 
 
 @register
-class SwapConsistency:
+class SwapConsistency(Filter):
     """Input-perturbation consistency (the paper's filter for BSM judges): each input is judged in both orders of
     its pair, (A, B) and (B, A); keep both inputs, each with its own verdict as target, only when the verdicts agree
     after un-swapping the second (`unswap`), else drop both. The first sample of each input is its verdict; an input
@@ -159,8 +192,15 @@ class SwapConsistency:
     name = "swap_consistency"
     needs = ("swap_partners", "unswap")  # task capabilities: which inputs are swaps of each other, and how to undo one
 
-    def __init__(self, unswap, normalize=lambda a: a):
-        self.unswap, self.normalize = unswap, normalize
+    def __init__(self, unswap, normalize=lambda a: a, swap_partners=None):
+        self.unswap, self.normalize, self.swap_partners = unswap, normalize, swap_partners
+
+    @classmethod
+    def from_config(cls, cfg, task, engine=None):
+        return cls(task.unswap, task.normalize, task.swap_partners)
+
+    def apply(self, out, examples):
+        return self(out.answers, self.swap_partners(examples))
 
     def __call__(self, answers: list[list[str | None]], partners: list[int | None]) -> FilterResult:
         verdict = [self.normalize(row[0]) if row and row[0] is not None else None for row in answers]

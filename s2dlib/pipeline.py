@@ -22,8 +22,8 @@ from .distill import run_key, train_lora_isolated, trained_record
 from .engines import resolve_engine
 from .engines.base import Sampling
 from .evaluate import accuracy_row, maj_at_k, rate
-from .filters import FilterResult, get_filter
-from .methods import MethodOutput, get_method
+from .filters import FilterResult, build_filter
+from .methods import MethodOutput, build_method
 from .methods.base import user
 from .provenance import cpu_info, git_commit, package_versions
 from .tasks import Example, check_disjoint, save_examples, source_of
@@ -75,13 +75,13 @@ class Experiment:
         n_pool = c.n_train + c.n_shots + c.n_dev
         if c.train_file:
             pool, self.test = self.task.load_splits(c.train_file, c.test_file, n_pool, c.n_test, c.seed)
-        elif getattr(self.task, "needs_responses", False):  # e.g. judge pairs of the model's own responses
+        elif self.task.needs_responses:  # e.g. judge pairs of the model's own responses
             with self.stage("responses"):
                 pool, self.test = self.task.make_splits(n_pool, c.n_test, c.seed, respond=self.respond)
         else:
             pool, self.test = self.task.make_splits(n_pool, c.n_test, c.seed)
-        self.shots, self.train = pool[: c.n_shots], pool[c.n_shots : c.n_shots + c.n_train]
-        self.dev = pool[c.n_shots + c.n_train :]
+        cut = len(pool) - c.n_dev  # a task may make more inputs than asked (a judge pair: one input per order)
+        self.shots, self.train, self.dev = pool[: c.n_shots], pool[c.n_shots : cut], pool[cut:]
         check_disjoint(pool, self.test, f"{c.task} data")
         params = "".join(f"{p}{getattr(c, p)}-" for p in self.task.params)
         out = Path(c.data_dir) / c.task / f"{params}seed{c.seed}-train{len(self.train)}-test{len(self.test)}"
@@ -121,26 +121,8 @@ class Experiment:
         return [[c.text for c in row] for row in self.engine().generate([user(p) for p in prompts], s, desc="responses")]
 
     def generate(self, method: str, examples: list[Example], sampling: Sampling, adapter=None) -> MethodOutput:
-        m = get_method(method, **self._method_kwargs(method))
+        m = build_method(method, self.cfg, self.task, self.shots)
         return m.run(self.engine(adapter), self.task, [e.question for e in examples], sampling)
-
-    def _method_kwargs(self, method: str) -> dict:
-        c = self.cfg
-        if method == "system1":
-            return {"max_new_tokens": c.max_new_tokens_direct}
-        if method == "rar_2step":
-            return {"max_new_tokens": c.max_new_tokens, "greedy_rephrase": c.greedy_rephrase}
-        if method == "s2a":  # the same switch: one greedy step 1 shared by all samples
-            return {"max_new_tokens": c.max_new_tokens, "greedy_first": c.greedy_rephrase}
-        if method == "bsm":
-            return {"n_criteria": c.n_criteria, "max_new_tokens": c.max_new_tokens,
-                    "max_new_tokens_branch": c.max_new_tokens_branch, "max_new_tokens_merge": c.max_new_tokens_merge}
-        if method == "judge_direct":
-            return {"max_new_tokens": c.max_new_tokens_direct}
-        if method == "cot_fewshot":
-            demos = [(e.question, self.task.worked_solution(e)) for e in self.shots]
-            return {"max_new_tokens": c.max_new_tokens, "demos": demos}
-        return {"max_new_tokens": c.max_new_tokens}
 
     # ---- filtering --------------------------------------------------------------------------------------------
     def filter(self, label: str, out: MethodOutput, name: str | None = None) -> FilterResult:
@@ -149,15 +131,7 @@ class Experiment:
         `system2_tokens_per_input` is what one target costs: all samples the filter saw plus its own tokens (USC).
         """
         name = name or self.cfg.filter
-        kwargs = {"normalize": self.task.normalize}
-        if name == "self_consistency":
-            kwargs.update(min_agreement=self.cfg.min_agreement, margin=self.cfg.margin)
-        if name == "usc":  # the model itself chooses among the responses, shown the input as the user wrote it
-            res = get_filter(name, engine=self.engine(), **kwargs)(out.answers, out.texts, [e.question for e in self.train])
-        elif name == "swap_consistency":  # the task knows which inputs are perturbations (swaps) of each other
-            res = get_filter(name, unswap=self.task.unswap, **kwargs)(out.answers, self.task.swap_partners(self.train))
-        else:
-            res = get_filter(name, **kwargs)(out.answers)
+        res = build_filter(name, self.cfg, self.task, engine=self.engine).apply(out, self.train)
         self._record_filter(label, name, out, res)
         return res
 
@@ -262,7 +236,7 @@ class Experiment:
             if n >= len(kept):
                 continue
             adapter = self.distill(f"{label} ({n} pairs)", targets, only=order[:n])
-            row = self._evaluate_row(f"{label} ({n} pairs)", "system1", adapter)
+            row = self._rows(f"{label} ({n} pairs)", "system1", adapter)[0]
             points.append({"curve": label, "n_pairs": n, **row})
         if full_row is not None and full_row.get("status") == "ok":
             points.append({"curve": label, "n_pairs": len(kept), **full_row})
@@ -270,18 +244,38 @@ class Experiment:
         return points
 
     # ---- evaluation -------------------------------------------------------------------------------------------
-    def evaluate(self, label: str, method: str, adapter: str | Path | None = None, trained: bool = True) -> dict:
-        """Greedy evaluation on the held-out test set: accuracy with bootstrap CI (per metric subset of the task, see
-        `_scored`), tokens and seconds per input."""
-        row = self._evaluate_row(label, method, adapter) if trained else {"system": label, "status": NOT_TRAINED}
-        self._record(row)
-        return row
+    def evaluate(self, label: str, method: str, adapter: str | Path | None = None, trained: bool = True,
+                 maj_k: list[int] | None = None) -> list[dict]:
+        """Evaluation on the held-out test set, recorded in the results: accuracy with bootstrap CI (per metric subset
+        of the task, see `_scored`), tokens and seconds per input. Greedy, one row, by default. With `maj_k`: max(k)
+        samples per input are drawn once (the generation stage's sampling settings) and maj@k votes over the first k,
+        so maj@1 is the first sampled answer (not greedy); tokens and seconds add up all k samples; the k=1 row carries
+        the plain label, the others "<label> maj@<k>". `trained=False`: rows saying there is no distilled model."""
+        rows = self._rows(label, method, adapter, maj_k) if trained else [
+            {"system": name, **extra, "status": NOT_TRAINED} for name, extra in self._row_names(label, maj_k)]
+        for row in rows:
+            self._record(row)
+        return rows
 
-    def _evaluate_row(self, label: str, method: str, adapter=None) -> dict:
-        out = self.generate(method, self.test, self.cfg.greedy(), adapter=adapter)
+    @staticmethod
+    def _row_names(label: str, maj_k: list[int] | None) -> list[tuple[str, dict]]:
+        if not maj_k:
+            return [(label, {})]
+        return [(label if k == 1 else f"{label} maj@{k}", {"base_system": label, "k": k}) for k in sorted(maj_k)]
+
+    def _rows(self, label: str, method: str, adapter=None, maj_k: list[int] | None = None) -> list[dict]:
+        """The scored rows of one system (not recorded); its outputs are kept for inspection."""
+        names = self._row_names(label, maj_k)
+        sampling = self.cfg.sampling(n=max(maj_k)) if maj_k else self.cfg.greedy()
+        out = self.generate(method, self.test, sampling, adapter=adapter)
         self.outputs[label] = out
-        return {"system": label, **self._scored([a[0] for a in out.answers], [t[0] for t in out.tokens],
-                                                [s[0] for s in out.seconds])}
+        rows = []
+        for name, extra in names:
+            k = extra.get("k", 1)
+            answers = maj_at_k(out.answers, k, self.task.normalize) if maj_k else [a[0] for a in out.answers]
+            rows.append({"system": name, **extra, **self._scored(answers, [sum(t[:k]) for t in out.tokens],
+                                                                 [sum(s[:k]) for s in out.seconds])})
+        return rows
 
     def evaluate_router(self, adapter: str | Path, system2: str, label: str = "Router") -> dict:
         """Beyond the paper: the distilled System 1 (`adapter`) answers, `system2` (a method) answers where the
@@ -333,27 +327,6 @@ class Experiment:
                                     "not chosen: no dev split (n_dev = 0); the test sweep is descriptive only",
                        "test": test_rows, "dev": dev_rows}
         return self.router
-
-    def evaluate_majk(self, label: str, method: str, adapter: str | Path | None = None, trained: bool = True) -> list[dict]:
-        """maj@k evaluation on the held-out test set, for each k in cfg.maj_k: max(k) samples per input are drawn once
-        (the generation stage's sampling settings) and maj@k votes over the first k of them, so maj@1 is the first
-        sampled answer (not greedy). Tokens and seconds per input add up all k samples. The maj@1 row carries the
-        plain label, the others "<label> maj@<k>"."""
-        ks = sorted(self.cfg.maj_k)
-        out = self.generate(method, self.test, self.cfg.sampling(n=ks[-1]), adapter=adapter) if trained else None
-        rows = []
-        for k in ks:
-            row = {"system": label if k == 1 else f"{label} maj@{k}", "base_system": label, "k": k}
-            if out is None:
-                row["status"] = NOT_TRAINED
-            else:
-                row.update(self._scored(maj_at_k(out.answers, k, self.task.normalize), [sum(t[:k]) for t in out.tokens],
-                                        [sum(s[:k]) for s in out.seconds]))
-            self._record(row)
-            rows.append(row)
-        if out is not None:
-            self.outputs[label] = out
-        return rows
 
     def _scored(self, answers: list[str | None], tokens: list[int], seconds: list[float],
                 examples: list[Example] | None = None) -> dict:

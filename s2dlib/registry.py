@@ -22,3 +22,12 @@ class Registry(dict):
     def build(self, name: str, **kwargs):
         self.check(name)
         return self[name](**kwargs)
+
+
+def import_all(package: str, path) -> None:
+    """Import every module of a package, so each unit registers itself: a new method or task is one new file."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{info.name}")

@@ -332,6 +332,9 @@ def token_ratios(exps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+ROUTER_KIND = "router (beyond the paper)"
+
+
 def summary_figure(exps: pd.DataFrame):
     """Accuracy vs mean generated tokens, one panel per task run: System 1 / System 2 / distilled; paper points as x."""
     import matplotlib.pyplot as plt
@@ -345,7 +348,8 @@ def summary_figure(exps: pd.DataFrame):
         for r in _metrics(e).get("rows", []):
             if r.get("status") == "ok" and r.get("k", 1) == 1:  # maj@k > 1 points are in the experiment's own report
                 sfx = metric_suffix(metric)
-                points.append({"task": e.task, "system": r["system"], "kind": kind.get(r["system"], "ablation / oracle"),
+                k = ROUTER_KIND if r["system"].startswith("Router") else kind.get(r["system"], "ablation / oracle")
+                points.append({"task": e.task, "system": r["system"], "kind": k,
                                "source": "ours", "tokens": r["tokens"], "score": r[metric],
                                "lo": r[f"ci_low{sfx}"], "hi": r[f"ci_high{sfx}"]})
         for r in tables[e.paper_table]["tasks"].get(e.task, []):
@@ -359,7 +363,8 @@ def summary_figure(exps: pd.DataFrame):
         ax.axis("off")
         return fig
     g = sns.relplot(data=df, x="tokens", y="score", hue="kind", style="source", col="task", col_wrap=3, s=110,
-                    hue_order=[k for k in ("system1", "system2", "distilled", "ablation / oracle") if k in set(df.kind)],
+                    hue_order=[k for k in ("system1", "system2", "distilled", "ablation / oracle", ROUTER_KIND)
+                               if k in set(df.kind)],
                     markers={"ours": "o", "paper": "X"}, height=3.6, facet_kws={"sharex": False})
     g.set(xscale="log", ylim=(-2, 102))
     for task, ax in g.axes_dict.items():  # every point named; ours with its 95% CI

@@ -77,7 +77,7 @@ def build_tiny_model(folder: Path, steps: int = 300, seed: int = 0) -> Path:
         opt.zero_grad()
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
-    from .models import build_folder
+    from .staging import build_folder
 
     def save(tmp: Path) -> None:
         model.save_pretrained(tmp)

@@ -77,12 +77,18 @@ def test_no_pairs_is_an_error(tiny_model, tmp_path):
         train_lora(str(tiny_model), [], tmp_path / "a", LoraSFTConfig())
 
 
-def test_dtype_auto_matches_hardware():
-    from s2dlib.models import compute_dtype, cpu_has_bf16
+@pytest.mark.parametrize("gpu,bf16_units,expected", [(False, False, torch.float32), (False, True, torch.bfloat16),
+                                                     (True, False, torch.bfloat16)])
+def test_dtype_auto_follows_the_hardware(monkeypatch, gpu, bf16_units, expected):
+    """auto: bf16 on a GPU or a CPU with bf16 units, fp32 on a CPU without them (where bf16 is ~4x slower)."""
+    import s2dlib.models as models
 
-    assert compute_dtype("auto") == (torch.bfloat16 if cpu_has_bf16() or torch.cuda.is_available() else torch.float32)
-    with pytest.raises(ValueError, match="dtype='half'"):
-        compute_dtype("half")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: bf16_units)
+    assert models.compute_dtype("auto") == expected
+    assert models.compute_dtype("float32") == torch.float32 and models.compute_dtype("bfloat16") == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype='half': allowed values are"):
+        models.compute_dtype("half")
 
 
 def test_shared_prefix_sampling_matches_plain_decoding(engine):

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from s2dlib.evaluate import accuracy_row, bootstrap_ci
-from s2dlib.filters import USC_PROMPT, get_filter, parse_choice
+from s2dlib.filters import FILTERS, USC_PROMPT, get_filter, parse_choice
 
 
 def test_self_consistency_majority_threshold_and_margin():
@@ -41,7 +41,7 @@ def test_filter_validation(kwargs, match):
 
 
 def test_unknown_filter():
-    with pytest.raises(ValueError, match="filter='maj': allowed values are none, self_consistency, swap_consistency, usc"):
+    with pytest.raises(ValueError, match=f"filter='maj': allowed values are {', '.join(sorted(FILTERS))}"):
         get_filter("maj")
 
 

@@ -8,7 +8,7 @@ from s2dlib.cache import CachedEngine
 from s2dlib.config import ExperimentConfig
 from s2dlib.engines.base import Sampling
 from s2dlib.evaluate import maj_at_k
-from s2dlib.methods import get_method
+from s2dlib.methods import build_method, get_method
 from s2dlib.pipeline import Experiment
 from s2dlib.tasks import Example, check_disjoint, get_task
 
@@ -135,7 +135,7 @@ def test_maj_at_k_uses_first_k_samples():
             maj_at_k(answers, k)
 
 
-def test_evaluate_majk_rows_count_all_samples(tmp_path, scripted):
+def test_evaluate_maj_k_rows_count_all_samples(tmp_path, scripted):
     cfg = ExperimentConfig(task="gsm8k", model="tiny-random", n_train=3, n_test=4, n_shots=1, maj_k=[1, 3],
                            run_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "data"), train_file=str(FIXTURE),
                            test_file=str(FIXTURE))
@@ -147,13 +147,13 @@ def test_evaluate_majk_rows_count_all_samples(tmp_path, scripted):
     by_question = {e.question: replies[i] for i, e in enumerate(exp.test)}
     engine = CachedEngine(scripted(lambda p, i: f"The answer is {by_question[p.split(chr(10))[0]][i]}."), exp.cache)
     exp.engine = lambda adapter=None: engine
-    rows = {r["system"]: r for r in exp.evaluate_majk("System 1", "system1")}
+    rows = {r["system"]: r for r in exp.evaluate("System 1", "system1", maj_k=cfg.maj_k)}
     assert list(rows) == ["System 1", "System 1 maj@3"]
     assert rows["System 1"]["accuracy"] == 75.0 and rows["System 1"]["no_answer"] == 1  # 'none' has no number
     assert rows["System 1 maj@3"]["accuracy"] == 75.0  # 9 outvotes 10; 1250 wins once both samples count
     assert rows["System 1"]["tokens"] == 5 and rows["System 1 maj@3"]["tokens"] == 5 + 6 + 7  # all k samples
     assert rows["System 1 maj@3"]["k"] == 3 and rows["System 1 maj@3"]["base_system"] == "System 1"
-    skipped = exp.evaluate_majk("Distill CoT", "system1", trained=False)
+    skipped = exp.evaluate("Distill CoT", "system1", trained=False, maj_k=cfg.maj_k)
     assert [r["status"].startswith("not run") for r in skipped] == [True, True]
 
 
@@ -166,4 +166,5 @@ def test_pool_shots_and_test_are_disjoint(tmp_path):
     questions = [{e.question for e in part} for part in (exp.shots, train, test)]
     assert sum(map(len, questions)) == len(set().union(*questions))
     assert (exp.data_path / "shots.jsonl").exists() and exp.data_path.name == "seed3-train5-test6"
-    assert exp._method_kwargs("cot_fewshot")["demos"][0] == (exp.shots[0].question, exp.task.worked_solution(exp.shots[0]))
+    demos = build_method("cot_fewshot", cfg, exp.task, exp.shots).demos
+    assert demos == [(e.question, exp.task.worked_solution(e)) for e in exp.shots]

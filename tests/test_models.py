@@ -4,6 +4,7 @@ import pytest
 
 from s2dlib import models
 from s2dlib.models import PackagedModel, check_model_name, resolve_model
+from s2dlib.staging import staging_path
 
 
 @pytest.fixture
@@ -83,5 +84,5 @@ def test_two_processes_building_one_model_both_succeed(tmp_path):
 
 
 def test_staging_names_keep_the_whole_model_name(tmp_path):
-    staged = models._staging(tmp_path / "qwen2.5-coder-1.5b-instruct")
+    staged = staging_path(tmp_path / "qwen2.5-coder-1.5b-instruct")
     assert staged.name.startswith("qwen2.5-coder-1.5b-instruct.partial-")

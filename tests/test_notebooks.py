@@ -75,7 +75,8 @@ def test_notebook_metrics_and_report(smoke_run, name):
                 sfx = metric_suffix(metric)
                 assert 0 <= r[metric] <= 100 and r[f"ci_low{sfx}"] <= r[metric] <= r[f"ci_high{sfx}"] and r[f"n{sfx}"] > 0
     role = report.paper_numbers()["row_roles"][exp["table"]]
-    assert rows[role["system2"]]["tokens"] > rows[role["system1"]]["tokens"] * 0.5  # every step is counted
+    if exp["table"] != "table5":  # a multi-step System 2 counts every step (CoT is one step, like System 1)
+        assert rows[role["system2"]]["tokens"] > rows[role["system1"]]["tokens"]
     assert len(m["filters"]) == exp["filters"] and all(f["inputs"] == exp["n_train"] for f in m["filters"])
     generated = [f for f in m["filters"] if "oracle" not in f["targets"]]
     assert all(f["system2_tokens_per_input"] >= f["tokens_per_sample"] > 0 for f in generated)
@@ -235,8 +236,8 @@ def test_reports_render_in_chromium(smoke_run, tmp_path):
         text = visible_text()
         assert "Distill 2-step RaR" in text and browser.find_elements(By.TAG_NAME, "img")
         assert text.index("Results") < text.index("Provenance"), "results come before the stage detail"
-        code = [c for c in browser.find_elements(By.CSS_SELECTOR, ".jp-InputArea, .input") if c.is_displayed()]
-        assert not code, "code cells are hidden in a report"
+        code = browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputArea, .jp-InputArea-editor, div.input")
+        assert browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell") and not code, "code cells show no code in a report"
     finally:
         browser.quit()
     assert (shots / "index.png").stat().st_size > 10_000 and (shots / "summary.png").stat().st_size > 10_000

@@ -11,11 +11,15 @@ import psutil
 import pytest
 
 from s2dlib import cli, models
+from s2dlib.config import profile_names
+from s2dlib.tasks import TASKS
 from s2dlib.cache import CachedEngine, CompletionCache, completion_key
 from s2dlib.engines.base import Completion, Sampling
 
-# Small enough to be quick, with enough chunks (batch_size rows each) that a kill lands mid-generation.
-RUN_SET = ["n_train=10", "n_test=6", "n_samples=3", "batch_size=6", "max_new_tokens=24"]
+# Small enough to be quick, with enough chunks (batch_size rows each) that a kill lands mid-generation; the plain path
+# (no recipe search, learning curve or dev split: the smoke run of test_notebooks executes those once).
+RUN_SET = ["n_train=10", "n_test=6", "n_samples=3", "batch_size=6", "max_new_tokens=24", "n_val=0", "lr_grid=[]",
+           "learning_curve=[]", "n_dev=0"]
 VOLATILE = {"wall_s_per_input", "train_seconds", "adapter"}
 
 
@@ -135,9 +139,10 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
     overlap = write(tmp / "overlap.jsonl", [{"question": "q1", "answer": "1"}])
     return [
         (["--set", "model=gpt-17"], "model='gpt-17': allowed values are"),
-        (["--set", "task=chess"], "task='chess': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"),
+        (["--set", "task=chess"], f"task='chess': allowed values are {', '.join(sorted(TASKS))}"),
         (["--set", "engine=tgi"], "engine='tgi': allowed values are"),
-        (["--profile", "huge"], "profile='huge': allowed values are medium, paper, power, quick, smoke"),
+        (["--profile", "huge"], f"profile='huge': allowed values are {', '.join(profile_names())}"),
+        (["--profile", "medium", "--only", "cot_gsm8k"], "--only 'cot_gsm8k': profile 'medium' covers only rar_last_letter, rar_coin_flip"),
         (["--set", "n_train=0"], "n_train=0: allowed values are integers >= 1"),
         (["--set", "n_test=-5"], "n_test=-5: allowed values are integers >= 1"),
         (["--set", "n_samples=1000"], "n_samples=1000: allowed values are 1 to 64"),
@@ -188,7 +193,8 @@ def test_failing_notebook_is_isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "NOTEBOOK_DIR", nb_dir)
     reports = tmp_path / "reports"
     rc = cli.main(["run", "--profile", "smoke", "--reports", str(reports), "--set", f"run_dir={tmp_path / 'runs'}",
-                   f"data_dir={tmp_path / 'data'}", "n_train=4", "n_test=4", "n_samples=2"])
+                   f"data_dir={tmp_path / 'data'}", "n_train=4", "n_test=4", "n_samples=2", "n_val=0", "lr_grid=[]",
+                   "learning_curve=[]", "n_dev=0"])
     assert rc == 1
     runs = {r["notebook"]: r for r in json.loads((reports / "runs.json").read_text())["results"]}
     assert runs["rar_coin_flip"]["status"] == "failed" and "deliberate failure for the test" in runs["rar_coin_flip"]["error"]

@@ -39,3 +39,19 @@ def test_thresholds_cover_every_decision_and_bad_threshold_is_refused():
 def test_pareto_front():
     pts = [(5, 10.0), (20, 40.0), (30, 35.0), (100, 50.0), (100, 45.0), (5, 10.0)]
     assert pareto(pts) == [True, True, False, True, False, True]
+
+
+def test_dev_split_leaves_train_and_test_as_they_were(tmp_path):
+    """n_dev adds labelled inputs outside training and test; the training and test inputs stay those of the run without
+    it (so its cached generations are reused), also for a task that makes two inputs per pair."""
+    from s2dlib.config import ExperimentConfig
+    from s2dlib.pipeline import Experiment
+
+    base = dict(task="last_letter", model="tiny-random", n_train=5, n_test=4, run_dir=str(tmp_path / "r"),
+                data_dir=str(tmp_path / "d"))
+    a, b = Experiment(ExperimentConfig(**base), "a"), Experiment(ExperimentConfig(**base, n_dev=3), "b")
+    a.load_data(), b.load_data()
+    q = lambda xs: [e.question for e in xs]  # noqa: E731
+    assert q(a.train) == q(b.train) and q(a.test) == q(b.test) and a.dev == []
+    assert len(b.dev) == 3 and not set(q(b.dev)) & set(q(b.train) + q(b.test))
+    assert (b.data_path / "dev.jsonl").exists()

@@ -1,6 +1,9 @@
+import json
+from pathlib import Path
+
 import pytest
 
-from s2dlib.tasks import Example, check_disjoint, get_task, load_examples, save_examples
+from s2dlib.tasks import TASKS, Example, check_disjoint, get_task, load_examples, save_examples
 from s2dlib.tasks.sycophancy import read_quiz_file
 
 
@@ -21,6 +24,16 @@ from s2dlib.tasks.sycophancy import read_quiz_file
 ])
 def test_last_letter_extract(text, expected):
     assert get_task("last_letter").extract(text) == expected
+
+
+REAL = Path(__file__).parent / "data" / "last_letter_outputs.jsonl"
+
+
+@pytest.mark.parametrize("row", [json.loads(line) for line in REAL.read_text().splitlines()], ids=lambda r: r["stated_answer"])
+def test_last_letter_extract_real_outputs(row):
+    """Real 2-step RaR outputs of Qwen2.5-Coder-1.5B (quick run, 2026-12-01), each labelled by hand with the answer the
+    text states (not the gold answer): conclusions without an answer phrase, unquoted answers, code output blocks."""
+    assert get_task("last_letter").extract(row["text"]) == row["stated_answer"]
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -110,5 +123,5 @@ def test_load_missing_file(tmp_path):
 
 
 def test_unknown_task():
-    with pytest.raises(ValueError, match="task='nope': allowed values are coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy_qa"):
+    with pytest.raises(ValueError, match=f"task='nope': allowed values are {', '.join(sorted(TASKS))}"):
         get_task("nope")

@@ -33,7 +33,7 @@ def _convert(src: Path, dest: Path) -> Path:
     """Convert an HF model folder to CTranslate2 int8, once (a staged build, safe beside a concurrent one)."""
     import ctranslate2
 
-    from ..models import build_folder
+    from ..staging import build_folder
 
     if (dest / "model.bin").exists():
         return dest

@@ -1,5 +1,10 @@
-"""System 2 methods (and System 1) register themselves on import; `get_method(name, **kwargs)` builds one."""
-from . import bsm, cot, rar, s2a, system1  # noqa: F401  (registration)
-from .base import METHODS, Method, MethodOutput, get_method
+"""System 2 methods (and System 1) register themselves on import (every module here is imported).
 
-__all__ = ["METHODS", "Method", "MethodOutput", "get_method"]
+`build_method(name, cfg, task)` builds one from the config (each class's `from_config` reads the fields it uses),
+`get_method(name, **kwargs)` from explicit arguments."""
+from ..registry import import_all
+from .base import METHODS, Method, MethodOutput, build_method, get_method
+
+__all__ = ["METHODS", "Method", "MethodOutput", "build_method", "get_method"]
+
+import_all(__name__, __path__)

@@ -16,6 +16,12 @@ def get_method(name: str, **kwargs) -> "Method":
     return METHODS.build(name, **kwargs)
 
 
+def build_method(name: str, cfg, task: Task, shots=()) -> "Method":
+    """The method `name` with the settings the config gives it (each class reads its own fields: `from_config`)."""
+    METHODS.check(name)
+    return METHODS[name].from_config(cfg, task, shots)
+
+
 @dataclass
 class MethodOutput:
     """Per question, per sample: the last step's text, the extracted answer (None = no answer), and the tokens
@@ -43,6 +49,11 @@ def answer_prompt(task: Task, template: str, **fields) -> str:
 class Method:
     name = ""
     max_new_tokens = 256
+
+    @classmethod
+    def from_config(cls, cfg, task: Task, shots=()) -> "Method":
+        """Built from an ExperimentConfig (`shots`: labelled demonstrations, for methods that show worked examples)."""
+        return cls(max_new_tokens=cfg.max_new_tokens)
 
     def run(self, engine: Engine, task: Task, questions: list[str], sampling: Sampling) -> MethodOutput:
         raise NotImplementedError
@@ -91,6 +102,10 @@ class TwoStep(Method):
 
     def __init__(self, max_new_tokens: int = 256, greedy_first: bool = True):
         self.max_new_tokens, self.greedy_first = max_new_tokens, greedy_first
+
+    @classmethod
+    def from_config(cls, cfg, task, shots=()):
+        return cls(max_new_tokens=cfg.max_new_tokens, greedy_first=cfg.greedy_rephrase)
 
     def first_prompt(self, question: str) -> str:
         raise NotImplementedError

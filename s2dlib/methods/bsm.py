@@ -56,6 +56,11 @@ class BSM(Method):
         self.n_criteria, self.max_new_tokens = n_criteria, max_new_tokens
         self.max_new_tokens_branch, self.max_new_tokens_merge = max_new_tokens_branch, max_new_tokens_merge
 
+    @classmethod
+    def from_config(cls, cfg, task, shots=()):
+        return cls(n_criteria=cfg.n_criteria, max_new_tokens=cfg.max_new_tokens,
+                   max_new_tokens_branch=cfg.max_new_tokens_branch, max_new_tokens_merge=cfg.max_new_tokens_merge)
+
     def run(self, engine, task, questions, sampling) -> MethodOutput:
         for q in questions:
             split_pair(q)  # a malformed input fails here, before any generation

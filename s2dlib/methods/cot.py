@@ -31,5 +31,9 @@ class FewShotCoT(CoT):
         super().__init__(max_new_tokens)
         self.demos = list(demos)
 
+    @classmethod
+    def from_config(cls, cfg, task, shots=()):
+        return cls(max_new_tokens=cfg.max_new_tokens, demos=[(e.question, task.worked_solution(e)) for e in shots])
+
     def context(self, task):
         return [m for q, a in self.demos for m in (*user(cot_prompt(task, q)), {"role": "assistant", "content": a})]

@@ -27,14 +27,11 @@ class RaR1Step(OneStep):
 class RaR2Step(TwoStep):
     """Step 1 rephrases (greedy by default, shared by all samples); step 2 answers the original question.
 
-    With `greedy_rephrase=False`, each of the n samples gets its own sampled rephrasing.
+    With `greedy_first=False` (config: greedy_rephrase), each of the n samples gets its own sampled rephrasing.
     """
 
     name = "rar_2step"
     steps = ("rephrase", "respond")
-
-    def __init__(self, max_new_tokens: int = 256, greedy_rephrase: bool = True):
-        super().__init__(max_new_tokens, greedy_first=greedy_rephrase)
 
     def first_prompt(self, question):
         return RAR_REPHRASE.format(question=question)

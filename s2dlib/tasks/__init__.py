@@ -1,5 +1,7 @@
-"""Tasks register themselves on import; `get_task(name, **kwargs)` builds one."""
-from . import coin_flip, gsm8k, last_letter, pairwise_judge, sycophancy  # noqa: F401  (registration)
+"""Tasks register themselves on import (every module here is imported); `get_task(name, **kwargs)` builds one."""
+from ..registry import import_all
 from .base import TASKS, Example, Task, check_disjoint, get_task, load_examples, save_examples, source_of
 
 __all__ = ["TASKS", "Example", "Task", "check_disjoint", "get_task", "load_examples", "save_examples", "source_of"]
+
+import_all(__name__, __path__)

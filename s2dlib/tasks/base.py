@@ -50,9 +50,26 @@ def after_answer_phrase(text: str) -> str | None:
 
 
 class Task:
+    """A task: its data, how an answer is read from text and scored, and the capabilities methods and filters use.
+
+    `capabilities` names the optional parts a task provides, so a filter's `needs` is checked when the config is built:
+    "swap_partners" (which inputs are the same pair in the other order) and "unswap" (a verdict read in the other
+    order)."""
+
     name: str = ""
     direct_suffix: str = ""  # appended to the question for System 1 / distilled prompts
+    final_format: str = ""  # appended to a System 2 step that answers, so the final answer can be read back
     params: tuple[str, ...] = ()  # experiment parameters the constructor takes (e.g. "k"), config fields of that name
+    needs_responses: bool = False  # its generated data is built from the model's own responses (make_splits(respond=))
+    capabilities: frozenset[str] = frozenset()
+
+    def swap_partners(self, examples: list[Example]) -> list[int | None]:
+        """Index of each input's swapped twin (None: none); a task with the "swap_partners" capability defines it."""
+        raise ValueError(f"task={self.name!r}: has no swapped inputs; allowed tasks declare the 'swap_partners' capability")
+
+    def unswap(self, answer: str) -> str:
+        """An answer given to the swapped input, read in the original order ("unswap" capability)."""
+        raise ValueError(f"task={self.name!r}: has no swapped inputs; allowed tasks declare the 'unswap' capability")
 
     def load(self, path: str | Path) -> list[Example]:
         """A user's split (JSONL/CSV with question and answer columns)."""

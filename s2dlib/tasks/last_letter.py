@@ -8,6 +8,13 @@ import re
 from .base import QUOTED, Example, after_answer_phrase, register
 from .names import CensusNameTask, census_names, draw_unique
 
+# How the 1.5B model states a result without an answer phrase (seen in its RaR outputs, tests/data): "... concatenated
+# (together) are "dd".", "Concatenating these last letters, we get: rk", '"l" + "s" = "ls"', "the result is ab".
+CONCLUSION = re.compile(r"(?:concatenat\w*|combin\w*|result\w*|together|we get|gives?)[^\n.]*?"
+                        r"(?:\bis\b|\bare\b|\bget\b|\bgives?\b|=|:)\s*[\"'“”‘’*`]*([A-Za-z]{1,12})[\"'“”‘’*`]*"
+                        r"\s*(?=[.!,;\n]|$)", re.I)
+OUTPUT_BLOCK = re.compile(r"```output\s*\n\s*([A-Za-z]{1,12})\s*\n\s*```")  # the printed result of its own code
+
 
 @register
 class LastLetter(CensusNameTask):
@@ -31,6 +38,8 @@ class LastLetter(CensusNameTask):
         return re.sub(r"[^a-z]", "", answer.lower())
 
     def extract(self, text):
+        """The answer phrase's answer; else the last stated conclusion; else the output of the model's own code;
+        else the last quoted letters; else a bare reply of letters."""
         tail = after_answer_phrase(text)
         if tail is not None:
             first_line = re.split(r"(?<=[.!?])\s|\n", tail.strip(), maxsplit=1)[0]
@@ -40,6 +49,10 @@ class LastLetter(CensusNameTask):
             word = re.match(r"\s*([A-Za-z](?:[\s-]?[A-Za-z])*)\b", first_line)
             if word and len(word.group(1).split()) <= 1:
                 return self.normalize(word.group(1))
+        for pattern in (CONCLUSION, OUTPUT_BLOCK):
+            found = pattern.findall(text)
+            if found:
+                return self.normalize(found[-1])
         quoted = [q for q in QUOTED.findall(text) if re.fullmatch(r"[A-Za-z]+", q.strip())]
         if quoted:
             return self.normalize(quoted[-1])

@@ -243,6 +243,7 @@ class PairwiseJudge(Task):
                      '"[[C]]" for a tie.')
     final_format = JUDGE_FORMAT
     needs_responses = True  # default data needs the model's own responses: make_splits takes `respond`
+    capabilities = frozenset({"swap_partners", "unswap"})
 
     def make_splits(self, n_train, n_test, seed, respond=None):
         """`respond(prompts, n)` -> n response texts per prompt (the pipeline's cached engine)."""
