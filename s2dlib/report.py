@@ -227,12 +227,16 @@ def table1_verdict(rows: list[dict], system2: str = "2-step RaR", distilled: str
         return f"REPRODUCED: {facts} The distilled model gains {gain:.1f} points over System 1 with separated intervals."
     why = []
     if gold is not None:
-        if gold["ci_low"] > s1["ci_high"]:
-            why.append("the ceiling rises above System 1, so System 1 can learn the task at this size: the System 2 "
-                       "targets (or how many the filter kept) are what falls short")
-        else:
+        if gold["ci_low"] <= s1["ci_high"]:
             why.append("even the gold-label ceiling stays within System 1's interval, so at this size the model does "
                        "not learn the task from direct answers at all; the targets are not the bottleneck")
+        elif gold["ci_low"] > d["ci_high"]:
+            why.append("the ceiling rises above System 1 and above the distilled model, so System 1 can learn the task "
+                       "at this size: the System 2 targets (or how many the filter kept) are what falls short")
+        else:
+            why.append("the ceiling rises above System 1 but the distilled model reaches its interval, so the System 2 "
+                       "targets teach about as much as true answers: what System 1 learns from this many pairs with "
+                       "this recipe is the bottleneck, not the targets")
     if s2 is not None and s2["ci_low"] <= s1["ci_high"]:
         why.append(f"{system2} itself does not separate from System 1")
     verdict = "PARTIAL" if gain > 0 and separated else "NOT REPRODUCED"
