@@ -48,7 +48,7 @@ def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path) -
     for n in only or []:
         if n not in names:
             raise ValueError(f"--only {n!r}: allowed values are {', '.join(names)}")
-    listed = profile_notebooks(profile)  # a profile may cover only some notebooks (e.g. power: Table 1)
+    listed = profile_notebooks(profile)  # a profile may cover only some notebooks (e.g. medium: Table 1)
     for n in only or []:
         if n not in listed:
             raise ValueError(f"--only {n!r}: profile {profile!r} covers only {', '.join(listed)}")

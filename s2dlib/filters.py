@@ -4,6 +4,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
 
 from .engines.base import Sampling
 from .registry import Registry
@@ -40,6 +43,29 @@ class FilterResult:
     @property
     def kept_fraction(self) -> float:
         return self.kept / len(self.targets) if self.targets else 0.0
+
+
+def filter_stats(task, examples, out, res: FilterResult) -> dict:
+    """A filter's statistics over the training inputs `examples`: kept share, the samples' no-answer share and cost
+    (`system2_tokens_per_input`: all samples the filter saw plus its own tokens, e.g. USC's), and, with labels as a
+    diagnostic only (over labelled inputs: a judge's training pairs may have none), the accuracy of the samples and of
+    the kept targets. `out`: the MethodOutput filtered, or None for targets that no generation made (gold labels)."""
+    if out is None:
+        out = SimpleNamespace(answers=[[] for _ in res.targets], tokens=[[0] for _ in res.targets])
+    extra = res.tokens or [0] * len(res.targets)
+    kept = [(t, e) for t, e in zip(res.targets, examples) if t is not None and e.answer]
+    scored = [task.score(a, e) for row, e in zip(out.answers, examples) if e.answer for a in row]
+    samples = [a for row in out.answers for a in row]
+    mean = lambda xs: 100 * float(np.mean(xs)) if xs else float("nan")  # noqa: E731
+    return {
+        "inputs": len(res.targets), "kept": res.kept, "kept_pct": 100 * res.kept_fraction,
+        "kept_target_acc": mean([task.score(t, e) for t, e in kept]), "sample_acc": mean(scored),
+        "no_answer_pct": 100 * sum(a is None for a in samples) / max(len(samples), 1),
+        "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row] or [0])),
+        "filter_tokens_per_input": float(np.mean(extra)),
+        "system2_tokens_per_input": float(np.mean([sum(row) + x for row, x in zip(out.tokens, extra)])),
+        **res.stats,
+    }
 
 
 class Filter:

@@ -5,9 +5,7 @@ rerun (after a crash, Ctrl-C or kill) only does the work that is missing.
 """
 from __future__ import annotations
 
-import gc
 import json
-import platform
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,16 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from . import route
 from .cache import CachedEngine, CompletionCache
 from .config import ExperimentConfig
 from .distill import run_key, train_lora_isolated, trained_record
-from .engines import resolve_engine
+from .engines import EngineSlot, resolve_engine
 from .engines.base import Sampling
 from .evaluate import accuracy_row, maj_at_k, rate
-from .filters import FilterResult, build_filter
+from .filters import FilterResult, build_filter, filter_stats
 from .methods import MethodOutput, build_method
 from .methods.base import user
-from .provenance import cpu_info, git_commit, package_versions
+from .provenance import environment
 from .tasks import Example, check_disjoint, save_examples, source_of
 
 NOT_TRAINED = "not run: no distilled model (the filter kept no example)"
@@ -39,8 +38,7 @@ class Experiment:
         self.cache = CompletionCache(self.dir / "generations.jsonl")
         self.timings: dict[str, float] = {}
         self.started = datetime.now(timezone.utc)
-        self._engine: tuple[str | None, CachedEngine] | None = None
-        self.fingerprint: str | None = None
+        self.engines = EngineSlot(cfg, self.cache)
         self.train: list[Example] = []
         self.test: list[Example] = []
         self.shots: list[Example] = []  # few-shot demonstrations (labelled), cut from the training pool
@@ -94,25 +92,10 @@ class Experiment:
     # ---- generation -------------------------------------------------------------------------------------------
     def engine(self, adapter: str | Path | None = None) -> CachedEngine:
         """The cached engine for the base model or base + LoRA adapter; one model in memory at a time."""
-        key = str(adapter) if adapter else None
-        if self._engine is None or self._engine[0] != key:
-            self._engine = None
-            gc.collect()
-            from .engines import make_engine
-
-            eng = make_engine(self.cfg, adapter)
-            if adapter is None:
-                self.fingerprint = eng.fingerprint
-            self._engine = (key, CachedEngine(eng, self.cache, chunk=max(self.cfg.batch_size, 1)))
-        return self._engine[1]
+        return self.engines(adapter)
 
     def release_engine(self) -> None:
-        """Drop the inference model, the one a backend keeps beyond its engine objects included (vLLM's)."""
-        from .engines import release
-
-        self._engine = None
-        release()
-        gc.collect()
+        self.engines.release()
 
     def respond(self, prompts: list[str], n: int) -> list[list[str]]:
         """n sampled texts per prompt (generation settings, max_new_tokens_response): data a task builds from the
@@ -126,37 +109,14 @@ class Experiment:
 
     # ---- filtering --------------------------------------------------------------------------------------------
     def filter(self, label: str, out: MethodOutput, name: str | None = None) -> FilterResult:
-        """Apply a label-free filter; labels are used only for the kept-target accuracy diagnostic.
-
-        `system2_tokens_per_input` is what one target costs: all samples the filter saw plus its own tokens (USC).
-        """
+        """Apply a label-free filter and record its statistics (`filters.filter_stats`; labels only as a diagnostic)."""
         name = name or self.cfg.filter
         res = build_filter(name, self.cfg, self.task, engine=self.engine).apply(out, self.train)
         self._record_filter(label, name, out, res)
         return res
 
     def _record_filter(self, label: str, name: str, out: MethodOutput | None, res: FilterResult) -> None:
-        """Filter statistics: kept share, and (labels as a diagnostic only) the accuracy of the kept targets."""
-        if out is None:  # targets that no generation made (gold labels)
-            empty = [[] for _ in res.targets]
-            out = MethodOutput(empty, empty, [[0] for _ in res.targets], empty)
-        extra = res.tokens or [0] * len(res.targets)
-        # label diagnostics only over labelled inputs (a judge's training pairs may have no known label)
-        kept = [(t, e) for t, e in zip(res.targets, self.train) if t is not None and e.answer]
-        labelled = [(row, e) for row, e in zip(out.answers, self.train) if e.answer]
-        samples = [a for row in out.answers for a in row]
-        scored = [self.task.score(a, e) for row, e in labelled for a in row]
-        self.filters.append({
-            "targets": label, "filter": name, "inputs": len(res.targets), "kept": res.kept,
-            "kept_pct": 100 * res.kept_fraction,
-            "kept_target_acc": 100 * float(np.mean([self.task.score(t, e) for t, e in kept])) if kept else float("nan"),
-            "sample_acc": 100 * float(np.mean(scored)) if scored else float("nan"),
-            "no_answer_pct": 100 * sum(a is None for a in samples) / max(len(samples), 1),
-            "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row] or [0])),
-            "filter_tokens_per_input": float(np.mean(extra)),
-            "system2_tokens_per_input": float(np.mean([sum(row) + x for row, x in zip(out.tokens, extra)])),
-            **res.stats,
-        })
+        self.filters.append({"targets": label, "filter": name, **filter_stats(self.task, self.train, out, res)})
 
     def gold_targets(self) -> FilterResult:
         """ORACLE, not a method of the paper: the training inputs' true answers as targets. Distilled with the same
@@ -280,43 +240,27 @@ class Experiment:
     def evaluate_router(self, adapter: str | Path, system2: str, label: str = "Router") -> dict:
         """Beyond the paper: the distilled System 1 (`adapter`) answers, `system2` (a method) answers where the
         router's label-free confidence is low (`s2dlib.route`). Every threshold is scored on the test set (the curve);
-        one threshold is chosen on the dev split (the cheapest whose dev accuracy reaches System 2's dev CI), and its
-        test row joins the results table. Generations are shared with (and cached like) the other rows."""
-        from . import route as rt
-
+        one threshold is chosen on the dev split (`route.choose`), and its test row joins the results table.
+        Generations are shared with (and cached like) the other rows."""
         c, k = self.cfg, self.cfg.router_k
         if not k:
             return {}
 
-        def parts(examples):
+        def sweep(examples: list[Example]) -> list[dict]:
             s1 = self.generate("system1", examples, c.greedy(), adapter=adapter)
             samples = self.generate("system1", examples, c.sampling(n=k), adapter=adapter)
             s2 = self.generate(system2, examples, c.greedy())
-            conf = rt.agreement([a[0] for a in s1.answers], samples.answers, self.task.normalize)
-            first = lambda out, what: [x[0] for x in getattr(out, what)]  # noqa: E731
-            return conf, s1, samples, s2, first
+            conf = route.agreement([a[0] for a in s1.answers], samples.answers, self.task.normalize)
+            return [{"system": f"{label} t={r.threshold:.2f}", "threshold": r.threshold, "sent_pct": 100 * r.sent_share,
+                     **self._scored(r.answers, r.tokens, r.seconds, examples=examples)}
+                    for r in route.sweep(k, conf, route.Side.first(s1), route.Side.total(samples), route.Side.first(s2))]
 
-        def sweep(examples, scored):
-            conf, s1, samples, s2, first = parts(examples)
-            rows = []
-            for t in rt.thresholds(k):
-                r = rt.route(t, conf, (first(s1, "answers"), first(s1, "tokens")), [sum(x) for x in samples.tokens],
-                             (first(s2, "answers"), first(s2, "tokens")))
-                secs = rt.route(t, conf, (r.answers, first(s1, "seconds")), [sum(x) for x in samples.seconds],
-                                (r.answers, first(s2, "seconds"))).tokens
-                rows.append({"system": f"{label} t={t:.2f}", "threshold": t, "sent_pct": 100 * r.sent_share,
-                             **scored(r.answers, r.tokens, secs)})
-            return rows
-
-        test_rows = sweep(self.test, self._scored)
-        for row, front in zip(test_rows, rt.pareto([(r["tokens"], r["accuracy"]) for r in test_rows])):
+        test_rows = sweep(self.test)
+        for row, front in zip(test_rows, route.pareto([(r["tokens"], r["accuracy"]) for r in test_rows])):
             row["pareto"] = front
-        chosen, dev_rows = None, []
-        if self.dev:
-            dev_scored = lambda a, t, s: self._scored(a, t, s, examples=self.dev)  # noqa: E731
-            dev_rows = sweep(self.dev, dev_scored)
-            bar = dev_rows[-1]["ci_low"]  # t = 1 is System 2 on the dev split
-            chosen = min((r for r in dev_rows if r["accuracy"] >= bar), key=lambda r: (r["tokens"], r["threshold"]))
+        dev_rows = sweep(self.dev) if self.dev else []
+        chosen = route.choose(dev_rows) if dev_rows else None
+        if chosen is not None:
             row = next(r for r in test_rows if r["threshold"] == chosen["threshold"])
             self._record({**{k_: v for k_, v in row.items() if k_ != "pareto"},
                           "system": f"{label} (t={chosen['threshold']:.2f} chosen on dev)"})
@@ -348,16 +292,15 @@ class Experiment:
     def provenance(self) -> dict:
         c = self.cfg
         return {
-            "experiment": self.name, "model": c.model, "model_fingerprint": self.fingerprint, "profile": c.profile,
+            "experiment": self.name, "model": c.model, "model_fingerprint": self.engines.fingerprint, "profile": c.profile,
             "task": c.task, **{p: getattr(c, p) for p in self.task.params}, "n_train": len(self.train),
             "n_test": len(self.test), "n_dev": len(self.dev), "seed": c.seed, "n_samples": c.n_samples, "n_shots": len(self.shots),
             "data": str(getattr(self, "data_path", "")), "run_dir": str(self.dir),
             "started_utc": self.started.isoformat(timespec="seconds"),
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "wall_s": round((datetime.now(timezone.utc) - self.started).total_seconds(), 1),
-            "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "git_commit": git_commit(),
-            "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_info(),
-            "engine": resolve_engine(self.cfg.engine), "packages": package_versions(),
+            "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "engine": resolve_engine(self.cfg.engine),
+            **environment(),
             "completions": {"generated": self.cache.added, "reused": self.cache.reused, "skipped_lines": self.cache.skipped},
         }
 

@@ -42,3 +42,9 @@ def git_commit() -> str | None:
     except OSError:
         return None
     return out.stdout.strip() or None
+
+
+def environment() -> dict:
+    """Everything a run's figures depend on besides its parameters: code version, interpreter, platform, CPU, packages."""
+    return {"git_commit": git_commit(), "python": platform.python_version(), "platform": platform.platform(),
+            "cpu": cpu_info(), "packages": package_versions()}

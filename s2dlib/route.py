@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,33 +21,64 @@ def agreement(greedy: list[str | None], samples: list[list[str | None]], normali
     return [(1 + sum(norm(s) == norm(g) for s in row)) / (1 + len(row)) for g, row in zip(greedy, samples)]
 
 
+class Side(NamedTuple):
+    """One system's answer per input and what it cost (tokens, seconds); for the confidence samples, their totals."""
+
+    answers: list[str | None]
+    tokens: list[int]
+    seconds: list[float] | None = None
+
+    @classmethod
+    def first(cls, out) -> Side:
+        """The first answer of each input of a method's output (greedy: the only one)."""
+        return cls(*([row[0] for row in getattr(out, f)] for f in ("answers", "tokens", "seconds")))
+
+    @classmethod
+    def total(cls, out) -> Side:
+        """Confidence samples: no answer of their own, the cost of all of them per input."""
+        return cls([None] * len(out.tokens), [sum(r) for r in out.tokens], [sum(r) for r in out.seconds])
+
+
 @dataclass
 class Routed:
     threshold: float
     answers: list[str | None]
     tokens: list[int]
     sent: list[bool]  # inputs System 2 answered
+    seconds: list[float] | None = None
 
     @property
     def sent_share(self) -> float:
         return float(np.mean(self.sent)) if self.sent else 0.0
 
 
-def route(threshold: float, confidence: list[float], s1: tuple[list, list[int]], samples_tokens: list[int],
-          s2: tuple[list, list[int]]) -> Routed:
-    """Answers and per-input tokens of the router at one threshold. s1 / s2: (answers, tokens) per input;
-    samples_tokens: tokens of the k confidence samples per input."""
+def route(threshold: float, confidence: list[float], s1: Side, samples: Side, s2: Side) -> Routed:
+    """Answers and per-input cost of the router at one threshold; `samples` carries the k confidence samples' cost."""
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold={threshold}: allowed values are 0 (always System 1) to 1 (always System 2)")
-    (a1, t1), (a2, t2) = s1, s2
-    if threshold == 0.0:
-        return Routed(threshold, list(a1), list(t1), [False] * len(a1))
-    if threshold == 1.0:
-        return Routed(threshold, list(a2), list(t2), [True] * len(a2))
+    if threshold in (0.0, 1.0):  # no confidence needed: exactly one system's answers and cost
+        side = s1 if threshold == 0.0 else s2
+        return Routed(threshold, list(side.answers), list(side.tokens), [threshold == 1.0] * len(side.answers),
+                      None if side.seconds is None else list(side.seconds))
     sent = [c <= threshold for c in confidence]
-    answers = [y if s else x for x, y, s in zip(a1, a2, sent)]
-    tokens = [x + k + (y if s else 0) for x, k, y, s in zip(t1, samples_tokens, t2, sent)]
-    return Routed(threshold, answers, tokens, sent)
+
+    def spent(x1, xk, x2):
+        return None if None in (x1, xk, x2) else [a + k + (b if s else 0) for a, k, b, s in zip(x1, xk, x2, sent)]
+
+    return Routed(threshold, [b if s else a for a, b, s in zip(s1.answers, s2.answers, sent)],
+                  spent(s1.tokens, samples.tokens, s2.tokens), sent, spent(s1.seconds, samples.seconds, s2.seconds))
+
+
+def sweep(k: int, confidence: list[float], s1: Side, samples: Side, s2: Side) -> list[Routed]:
+    """The router at every distinct threshold for k confidence samples, from always System 1 to always System 2."""
+    return [route(t, confidence, s1, samples, s2) for t in thresholds(k)]
+
+
+def choose(dev_rows: list[dict]) -> dict:
+    """The cheapest dev-split sweep row (dicts with threshold, accuracy, tokens; the last is t = 1, System 2) whose
+    accuracy reaches the lower 95% CI bound of System 2's; ties in tokens go to the lower threshold."""
+    bar = dev_rows[-1]["ci_low"]
+    return min((r for r in dev_rows if r["accuracy"] >= bar), key=lambda r: (r["tokens"], r["threshold"]))
 
 
 def thresholds(k: int) -> list[float]:

@@ -1,7 +1,8 @@
 """A tiny Qwen2-shaped chat model built locally for tests and the smoke profile: no download, seconds to build.
 
 Random init from a config, a BPE tokenizer trained on locally generated task text, then a few hundred steps of
-next-token training on chat-formatted (question -> 'The answer is ...') pairs so its replies parse as answers.
+next-token training on chat-formatted (question -> 'The answer is ...'; judge prompt -> '[[C]]') pairs so its replies
+parse as answers and verdicts.
 It is for plumbing only: its accuracy means nothing.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ CHAT_TEMPLATE = (
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-VERSION = 3  # part of the build folder's name: a change to the corpus or recipe must not reuse an older build
+VERSION = 4  # part of the build folder's name: a change to the corpus or recipe must not reuse an older build
 
 
 def _corpus(seed: int = 0, n: int = 400) -> list[list[dict]]:
@@ -37,7 +38,25 @@ def _corpus(seed: int = 0, n: int = 400) -> list[list[dict]]:
             question = ex.question if name != "gsm8k" else ex.question.rsplit(". ", 1)[-1]  # short: a fast build
             q = rng.choice([task.direct_prompt(question), *(f(task, question) for f in extra)])
             chats.append([{"role": "user", "content": q}, {"role": "assistant", "content": task.format_target(ex.answer)}])
+    chats += _judge_chats(seed, n)
     random.Random(seed).shuffle(chats)
+    return chats
+
+
+def _judge_chats(seed: int, n: int) -> list[list[dict]]:
+    """Judge prompts (direct and BSM's merge step) over last-letter answer pairs, replied with a tie: a verdict the
+    smoke run's judges parse and that survives swapping the pair, so swap consistency keeps pairs to distil."""
+    from .methods.bsm import MERGE
+    from .tasks import get_task
+    from .tasks.pairwise_judge import render_pair
+
+    judge, letters, rng = get_task("pairwise_judge"), get_task("last_letter"), random.Random(seed + 1)
+    chats = []
+    for ex in letters.make_splits(n, 0, seed + 1)[0]:
+        pair = render_pair(ex.question, letters.format_target(ex.answer), letters.format_target(ex.answer[::-1]))
+        merge = MERGE.format(pair=pair, final_format=judge.final_format, evaluations="- correctness: both the same")
+        q = rng.choice([judge.direct_prompt(pair), merge])
+        chats.append([{"role": "user", "content": q}, {"role": "assistant", "content": judge.format_target("tie")}])
     return chats
 
 
@@ -65,11 +84,13 @@ def build_tiny_model(folder: Path, steps: int = 300, seed: int = 0) -> Path:
     model = Qwen2ForCausalLM(cfg)
 
     tok.padding_side = "right"
-    rendered = [tok.apply_chat_template(c, tokenize=False) for c in chats]
+    rendered = sorted((tok.apply_chat_template(c, tokenize=False) for c in chats), key=len)
+    batches = [rendered[i : i + 16] for i in range(0, len(rendered), 16)]  # similar lengths: little padding
+    random.Random(seed).shuffle(batches)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for step in range(steps):
-        batch = tok(rendered[(step * 16) % len(rendered) :][:16], return_tensors="pt", padding=True)
+        batch = tok(batches[step % len(batches)], return_tensors="pt", padding=True)
         labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
         loss = model(**batch, labels=labels).loss
         loss.backward()

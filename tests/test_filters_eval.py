@@ -3,7 +3,7 @@ import math
 import pytest
 
 from s2dlib.evaluate import accuracy_row, bootstrap_ci
-from s2dlib.filters import FILTERS, USC_PROMPT, get_filter, parse_choice
+from s2dlib.filters import FILTERS, USC_PROMPT, FilterResult, filter_stats, get_filter, parse_choice
 
 
 def test_self_consistency_majority_threshold_and_margin():
@@ -27,6 +27,25 @@ def test_self_consistency_normalizes_before_voting():
 def test_plurality_mode_keeps_top_answer():
     sc = get_filter("self_consistency", min_agreement=0.0, margin=0)
     assert sc([["x", "y", "y"], ["q", None, None]]).targets == ["y", "q"]
+
+
+def test_filter_stats_use_labels_only_where_known_and_count_every_generated_token():
+    from s2dlib.methods import MethodOutput
+    from s2dlib.tasks import Example, get_task
+
+    task = get_task("last_letter")
+    train = [Example("1", "q1", "ab"), Example("2", "q2", "cd"), Example("3", "q3", "")]  # q3: no label (a judge pair)
+    out = MethodOutput([[], [], []], [["ab", "ab"], ["xx", None], ["ef", "ef"]], [[10, 20], [30, 40], [5, 5]],
+                       [[1.0, 1.0]] * 3)
+    res = FilterResult(["ab", None, "ef"], [1.0, 0.5, 1.0], tokens=[3, 0, 3], stats={"extra": 1})
+    st = filter_stats(task, train, out, res)
+    assert (st["inputs"], st["kept"], st["kept_target_acc"], st["sample_acc"]) == (3, 2, 100.0, 50.0)
+    assert st["no_answer_pct"] == pytest.approx(100 / 6) and st["tokens_per_sample"] == pytest.approx(110 / 6)
+    assert st["system2_tokens_per_input"] == pytest.approx((33 + 70 + 13) / 3) and st["filter_tokens_per_input"] == 2
+    assert st["extra"] == 1
+    gold = filter_stats(task, train, None, FilterResult(["ab", "cd", None], [1.0] * 3))
+    assert (gold["kept_target_acc"], gold["system2_tokens_per_input"], gold["tokens_per_sample"]) == (100.0, 0.0, 0.0)
+    assert math.isnan(gold["sample_acc"])
 
 
 def test_no_filter_takes_first_sample():

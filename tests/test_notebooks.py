@@ -17,21 +17,24 @@ RAR_FULL = {**RAR, "stages": {"learning curve", "router"}, "trials": 2, "router_
             # learning curve: 2 pairs, then all kept pairs of the filter row that made the targets
             "curve": {"Distill 2-step RaR": ("2-step RaR", "self_consistency"), "Distill gold labels (oracle)":
                       ("gold labels (oracle)", "none (labels)")}}
-COT_SYSTEMS = ["System 1", "CoT (zero-shot)", "CoT (few-shot)", "Distill CoT"]
+COT_SYSTEMS = ["System 1", "CoT (zero-shot)", "CoT (few-shot)", "Distill CoT", "Distill gold labels (oracle)"]
 # What each notebook records under the smoke profile; every experiment notebook must be listed here.
 EXPECTED = {
     "rar_last_letter": {**RAR_FULL, "task": "last_letter"},
     "rar_coin_flip": {**RAR, "task": "coin_flip", "stages": {"learning curve", "router"}},
     # 2 test questions x 4 opinion variants
-    "s2a_sycophancy": {"task": "sycophancy_qa", "table": "table2", "n_train": 4, "n_test": 8, "filters": 2,
+    "s2a_sycophancy": {"task": "sycophancy_qa", "table": "table2", "n_train": 4, "n_test": 8, "filters": 3,
                        "data": "seed0-train4-test8", "metrics": ["accuracy_biased", "accuracy_unbiased"],
-                       "systems": ["System 1", "S2A", "Distill S2A", "Distill S2A (no USC)"]},
-    "cot_gsm8k": {"task": "gsm8k", "table": "table5", "n_train": 4, "n_test": 4, "filters": 1, "data": "seed0-train4-test4",
+                       "systems": ["System 1", "S2A", "Distill S2A", "Distill S2A (no USC)", "Distill gold labels (oracle)"]},
+    "cot_gsm8k": {"task": "gsm8k", "table": "table5", "n_train": 4, "n_test": 4, "filters": 2, "data": "seed0-train4-test4",
                   "metrics": ["accuracy"], "systems": [s if k == 1 else f"{s} maj@{k}" for s in COT_SYSTEMS for k in (1, 2, 3)]},
-    # 3 pairs x 2 orders in each split; the smoke model writes no verdict, so nothing is kept and nothing trained
-    "bsm_judge": {"task": "pairwise_judge", "table": "table4", "n_train": 6, "n_test": 6, "filters": 2,
+    # 3 pairs x 2 orders in each split; the smoke model's judges say "tie", which survives the swap: every pair is
+    # kept and both distilled judges are trained (on the same pairs, so one adapter); no smoke pair has a known better
+    # response, so the gold-verdict ceiling has nothing to train on
+    "bsm_judge": {"task": "pairwise_judge", "table": "table4", "n_train": 6, "n_test": 6, "filters": 3,
                   "data": "seed0-train6-test6", "metrics": ["agreement", "swap_inconsistent"], "paper_column": "Paper agreement",
-                  "stages": {"responses"}, "systems": ["System 1", "BSM", "Distill System 1", "Distill BSM"]},
+                  "stages": {"responses"},
+                  "systems": ["System 1", "BSM", "Distill System 1", "Distill BSM", "Distill gold labels (oracle)"]},
 }
 # Paper tables whose experiment has no notebook yet are listed as "not run" in the index.
 MISSING = any(nb not in cli.notebook_names() for t in report.paper_numbers()["notebooks"].values() for nb in t.values())
@@ -81,7 +84,8 @@ def test_notebook_metrics_and_report(smoke_run, name):
     generated = [f for f in m["filters"] if "oracle" not in f["targets"]]
     assert all(f["system2_tokens_per_input"] >= f["tokens_per_sample"] > 0 for f in generated)
     oracle = [f for f in m["filters"] if "oracle" in f["targets"]]
-    assert all(f["kept_target_acc"] == 100 and f["system2_tokens_per_input"] == 0 for f in oracle)
+    assert oracle and all(f["system2_tokens_per_input"] == 0 for f in oracle)
+    assert all(f["kept_target_acc"] == 100 for f in oracle if f["kept"])  # kept 0: no training input has a label
     curve = {}
     for p in m["learning_curve"]:
         curve.setdefault(p["curve"], []).append(p["n_pairs"])
@@ -131,12 +135,12 @@ def test_router_extremes_are_the_two_systems(smoke_run, name):
 def test_s2a_usc_is_recorded(smoke_run):
     """USC asked the model (its tokens are System 2 cost) and every choice is accounted for; the ablation used 1 sample."""
     _, tmp = smoke_run
-    usc, one = json.loads((tmp / "reports" / "s2a_sycophancy.metrics.json").read_text())["filters"]
+    usc, one, gold = json.loads((tmp / "reports" / "s2a_sycophancy.metrics.json").read_text())["filters"]
     assert usc["filter"] == "usc" and one["filter"] == "none" and one["targets"] == "S2A (1 sample)"
+    assert gold["targets"] == "gold labels (oracle)" and gold["kept"] == gold["inputs"]
     assert usc["usc_calls"] + usc["usc_unanimous"] + usc["usc_dropped"] == usc["inputs"]
     assert usc["usc_malformed"] + usc["usc_chose_no_answer"] <= usc["usc_calls"]
-    if usc["usc_calls"]:
-        assert usc["filter_tokens_per_input"] > 0
+    assert (usc["filter_tokens_per_input"] > 0) == (usc["usc_calls"] > 0)  # USC's own tokens are paid only when called
     assert one["system2_tokens_per_input"] == one["tokens_per_sample"]
 
 
@@ -247,8 +251,72 @@ def test_bsm_judge_is_recorded(smoke_run):
     """Both judges were filtered by swap consistency over pairs; every judgment of both orders was scored."""
     _, tmp = smoke_run
     m = json.loads((tmp / "reports" / "bsm_judge.metrics.json").read_text())
-    assert [f["filter"] for f in m["filters"]] == ["swap_consistency"] * 2
-    assert all(f["swap_pairs"] == 3 and f["swap_consistent_pairs"] * 2 == f["kept"] for f in m["filters"])
+    judges = [f for f in m["filters"] if "oracle" not in f["targets"]]
+    assert [f["filter"] for f in judges] == ["swap_consistency"] * 2
+    assert all(f["swap_pairs"] == 3 and f["swap_consistent_pairs"] * 2 == f["kept"] for f in judges)
     rows = {r["system"]: r for r in m["rows"]}
     assert rows["BSM"]["tokens"] > rows["System 1"]["tokens"] and rows["BSM"]["n_inconsistent"] == 3
     assert m["system2"] == "bsm" and m["config"]["n_criteria"] == 2
+    assert all(f["kept"] > 0 for f in judges)  # the distilled-judge path runs end to end
+    assert {t["system"]: t["status"] for t in m["trainings"]}["Distill BSM"] == "trained"
+    assert all(rows[s]["status"] == "ok" and rows[s]["tokens"] < rows["BSM"]["tokens"]
+               for s in ("Distill BSM", "Distill System 1"))
+
+
+def test_every_distilled_model_of_the_smoke_run_is_trained_and_evaluated(smoke_run):
+    """No distilled path of any notebook is skipped for want of kept targets: each trains (or reuses) an adapter and
+    has a result row."""
+    _, tmp = smoke_run
+    for name in EXPECTED:
+        m = json.loads((tmp / "reports" / f"{name}.metrics.json").read_text())
+        rows = {r["system"]: r for r in m["rows"]}
+        unlabelled = {f["targets"] for f in m["filters"] if "oracle" in f["targets"] and not f["kept"]}
+        for t in m["trainings"]:
+            if t["system"] == report.GOLD and unlabelled:  # the judge's smoke pairs carry no label
+                continue
+            assert t["n_pairs"] > 0 and (t["status"] == "trained" or "adapter reused" in t["status"]), (name, t)
+        distilled = [s for s in rows if s.startswith("Distill") and " maj@" not in s and not (s == report.GOLD and unlabelled)]
+        assert distilled and all(rows[s]["status"] == "ok" for s in distilled), (name, distilled)
+
+
+# Smoke-run numbers of the deterministic tiny model, pinned (recommenders style) so that a silent change of behaviour
+# shows. Rows generated by transformers only (CTranslate2's sampling is not reproducible), with a tolerance for CPU
+# kernels that differ between machines: two inputs of each accuracy, 25% of tokens, one kept target. Regenerate after an intended
+# change with S2D_REPIN=1 (the test then writes the file and skips).
+PINS = Path(__file__).parent / "data" / "smoke_metrics.json"
+PINNED = ["rar_coin_flip", "s2a_sycophancy", "cot_gsm8k", "bsm_judge"]
+
+
+def smoke_numbers(tmp: Path) -> dict:
+    out = {}
+    for name in PINNED:
+        m = json.loads((tmp / "reports" / f"{name}.metrics.json").read_text())
+        metrics = EXPECTED[name]["metrics"]
+        keys = ("n", "tokens", *metrics, *(f"n{metric_suffix(k)}" for k in metrics))
+        out[name] = {"rows": {r["system"]: {k: r[k] for k in keys} for r in m["rows"]
+                              if r["status"] == "ok" and not r["system"].startswith("Router")},
+                     "kept": {f["targets"]: f["kept"] for f in m["filters"]}}
+    return out
+
+
+def test_smoke_metrics_match_the_pinned_ones(smoke_run):
+    import os
+
+    _, tmp = smoke_run
+    got = smoke_numbers(tmp)
+    if os.environ.get("S2D_REPIN"):
+        PINS.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"pinned metrics written to {PINS}")
+    pinned = json.loads(PINS.read_text())
+    assert got.keys() == pinned.keys()
+    for name, want in pinned.items():
+        assert got[name]["kept"].keys() == want["kept"].keys(), name
+        assert all(abs(got[name]["kept"][k] - v) <= 1 for k, v in want["kept"].items()), (name, got[name]["kept"])
+        assert got[name]["rows"].keys() == want["rows"].keys(), name
+        for system, row in want["rows"].items():
+            have = got[name]["rows"][system]
+            assert have["n"] == row["n"], (name, system)
+            assert have["tokens"] == pytest.approx(row["tokens"], rel=0.25), (name, system, "tokens")
+            for metric in EXPECTED[name]["metrics"]:
+                n = row[f"n{metric_suffix(metric)}"]
+                assert have[metric] == pytest.approx(row[metric], abs=200 / n + 1e-9), (name, system, metric)

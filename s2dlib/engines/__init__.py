@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .base import Completion, Engine, Messages, Sampling
 
-__all__ = ["Completion", "Engine", "Messages", "Sampling", "make_engine", "release", "resolve_engine"]
+__all__ = ["Completion", "Engine", "EngineSlot", "Messages", "Sampling", "make_engine", "release", "resolve_engine"]
 
 
 def resolve_engine(name: str) -> str:
@@ -46,3 +46,33 @@ def release() -> None:
     from .vllm import release as release_vllm
 
     release_vllm()
+
+
+class EngineSlot:
+    """One inference model in memory at a time, behind the completion cache: the base model or base + one LoRA
+    adapter. Asking for another adapter frees the current model first; `fingerprint` is the base model's."""
+
+    def __init__(self, cfg, cache):
+        self.cfg, self.cache = cfg, cache
+        self.fingerprint: str | None = None
+        self._held = None  # (adapter key, CachedEngine)
+
+    def __call__(self, adapter=None):
+        from ..cache import CachedEngine
+
+        key = str(adapter) if adapter else None
+        if self._held is None or self._held[0] != key:
+            self.release()
+            eng = make_engine(self.cfg, adapter)
+            if adapter is None:
+                self.fingerprint = eng.fingerprint
+            self._held = (key, CachedEngine(eng, self.cache, chunk=max(self.cfg.batch_size, 1)))
+        return self._held[1]
+
+    def release(self) -> None:
+        """Drop the inference model, the one a backend keeps beyond its engine objects included (vLLM's)."""
+        import gc
+
+        self._held = None
+        release()
+        gc.collect()
