@@ -1,5 +1,6 @@
 """Execute every notebook through the runner (papermill) under the smoke profile and read back the recorded metrics."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -191,7 +192,6 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 def test_reports_render_in_chromium(smoke_run, tmp_path):
     """What a reader sees in headless Chromium: headline numbers on the index, results before code (none shown),
     labelled figures of real size, no NaN/None and no machine paths; screenshots of index and summary are saved."""
-    import os
     import shutil
 
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
@@ -300,8 +300,6 @@ def smoke_numbers(tmp: Path) -> dict:
 
 
 def test_smoke_metrics_match_the_pinned_ones(smoke_run):
-    import os
-
     _, tmp = smoke_run
     got = smoke_numbers(tmp)
     if os.environ.get("S2D_REPIN"):

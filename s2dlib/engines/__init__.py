@@ -58,7 +58,7 @@ class EngineSlot:
         self._held = None  # (adapter key, CachedEngine)
 
     def __call__(self, adapter=None):
-        from ..cache import CachedEngine
+        from ..cache import CachedEngine  # not at the top: cache imports engines.base, so this package too
 
         key = str(adapter) if adapter else None
         if self._held is None or self._held[0] != key:
