@@ -52,6 +52,21 @@ def rate(metric: str, outcomes: list[bool], seed: int = 0, clusters: list | None
             f"ci_low{sfx}": lo, f"ci_high{sfx}": hi, f"n{sfx}": len(outcomes)}
 
 
+def step_diagnostics(task, examples, out, k: int | None = None) -> dict:
+    """Whether replies ran out of budget and whether step 1 did its job, over the first k samples (None: all).
+
+    `capped`: inputs with a sample stopped at a token cap (its answer may be cut off); `step1_bias_kept`: the share
+    (%, with CI) of the inputs where a task can tell (`Task.bias_kept`, e.g. an opinion-biased question) whose step-1
+    text, as step 2 read it, still carries the bias (first sample). Empty for outputs without that record."""
+    out_k = [row[:k] for row in out.capped] if k else out.capped
+    diag = {"capped": sum(any(row) for row in out_k)} if out.capped else {}
+    flags = [task.bias_kept(e, row[0]) for e, row in zip(examples, out.first or []) if row]
+    flags = [f for f in flags if f is not None]
+    if flags:
+        diag.update(rate("step1_bias_kept", flags))
+    return diag
+
+
 def maj_at_k(answers: list[list[str | None]], k: int, normalize=lambda a: a) -> list[str | None]:
     """Per input, the most frequent answer among its first k samples (maj@k): a tie goes to the answer sampled
     first, None when none of the k samples has an answer. maj@1 is the first sample's answer."""

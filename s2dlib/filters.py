@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .engines.base import Sampling
+from .evaluate import step_diagnostics
 from .registry import Registry
 
 FILTERS = Registry("filter")
@@ -51,7 +52,7 @@ def filter_stats(task, examples, out, res: FilterResult) -> dict:
     diagnostic only (over labelled inputs: a judge's training pairs may have none), the accuracy of the samples and of
     the kept targets. `out`: the MethodOutput filtered, or None for targets that no generation made (gold labels)."""
     if out is None:
-        out = SimpleNamespace(answers=[[] for _ in res.targets], tokens=[[0] for _ in res.targets])
+        out = SimpleNamespace(answers=[[] for _ in res.targets], tokens=[[0] for _ in res.targets], capped=[], first=[])
     extra = res.tokens or [0] * len(res.targets)
     kept = [(t, e) for t, e in zip(res.targets, examples) if t is not None and e.answer]
     scored = [task.score(a, e) for row, e in zip(out.answers, examples) if e.answer for a in row]
@@ -64,6 +65,7 @@ def filter_stats(task, examples, out, res: FilterResult) -> dict:
         "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row] or [0])),
         "filter_tokens_per_input": float(np.mean(extra)),
         "system2_tokens_per_input": float(np.mean([sum(row) + x for row, x in zip(out.tokens, extra)])),
+        **{f"samples_{k}" if k == "capped" else k: v for k, v in step_diagnostics(task, examples, out).items()},
         **res.stats,
     }
 

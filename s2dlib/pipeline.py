@@ -20,7 +20,7 @@ from .config import ExperimentConfig
 from .distill import run_key, train_lora_isolated, trained_record
 from .engines import EngineSlot, resolve_engine
 from .engines.base import Sampling
-from .evaluate import accuracy_row, maj_at_k, rate
+from .evaluate import accuracy_row, maj_at_k, rate, step_diagnostics
 from .filters import FilterResult, build_filter, filter_stats
 from .methods import MethodOutput, build_method
 from .methods.base import user
@@ -234,7 +234,8 @@ class Experiment:
             k = extra.get("k", 1)
             answers = maj_at_k(out.answers, k, self.task.normalize) if maj_k else [a[0] for a in out.answers]
             rows.append({"system": name, **extra, **self._scored(answers, [sum(t[:k]) for t in out.tokens],
-                                                                 [sum(s[:k]) for s in out.seconds])})
+                                                                 [sum(s[:k]) for s in out.seconds]),
+                         **step_diagnostics(self.task, self.test, out, k)})
         return rows
 
     def evaluate_router(self, adapter: str | Path, system2: str, label: str = "Router") -> dict:

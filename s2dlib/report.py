@@ -59,6 +59,8 @@ def results_table(rows: list[dict], table: str = "", task: str = "", metrics: li
             out[ci] = [_ci(lo, hi) for lo, hi in zip(ours[f"ci_low{sfx}"], ours[f"ci_high{sfx}"])]
         out["Tokens / input"] = ours["tokens"].round(1)
         out["No answer"] = ours["no_answer"].astype("Int64")
+        if "capped" in ours:  # replies that stopped at a token cap: an answer may be cut off
+            out["Cut off"] = ours["capped"].astype("Int64")
         for m in metrics:
             out[f"n{_words(m)}"] = ours[f"n{metric_suffix(m)}"].astype("Int64")  # e.g. swap_inconsistent: pairs
         out["Seconds / input"] = ours["wall_s_per_input"].round(2)

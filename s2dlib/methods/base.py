@@ -1,7 +1,7 @@
 """A method turns questions into final answers through one or more generation steps and counts every token it generates."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..engines.base import Completion, Engine, Sampling
 from ..tasks.base import Task
@@ -24,17 +24,21 @@ def build_method(name: str, cfg, task: Task, shots=()) -> "Method":
 
 @dataclass
 class MethodOutput:
-    """Per question, per sample: the last step's text, the extracted answer (None = no answer), and the tokens
-    generated and generation seconds spent over all steps."""
+    """Per question, per sample: the last step's text, the extracted answer (None = no answer), the tokens
+    generated and generation seconds spent over all steps, whether a step stopped at its token cap (`capped`: the
+    reply may be cut off), and, for two-step methods, what step 2 was given from step 1 (`first`)."""
 
     texts: list[list[str]]
     answers: list[list[str | None]]
     tokens: list[list[int]]
     seconds: list[list[float]]
+    capped: list[list[bool]] = field(default_factory=list)
+    first: list[list[str]] = field(default_factory=list)
 
     def head(self, n: int) -> "MethodOutput":
         """The first n samples of each input (e.g. the one-sample ablation of a filter over N samples)."""
-        return MethodOutput(*([row[:n] for row in rows] for rows in (self.texts, self.answers, self.tokens, self.seconds)))
+        rows = (self.texts, self.answers, self.tokens, self.seconds, self.capped, self.first)
+        return MethodOutput(*([row[:n] for row in r] for r in rows))
 
 
 def user(content: str) -> list[dict[str, str]]:
@@ -58,16 +62,22 @@ class Method:
     def run(self, engine: Engine, task: Task, questions: list[str], sampling: Sampling) -> MethodOutput:
         raise NotImplementedError
 
-    @staticmethod
-    def finish(task: Task, final: list[list[Completion]], earlier: list[list[Completion]] | None = None) -> MethodOutput:
-        """Answers from the final step; cost adds the earlier steps' completion behind each sample."""
+    def finish(self, task: Task, final: list[list[Completion]], earlier: list[list[Completion]] | None = None,
+               first: list[list[str]] | None = None, caps: tuple[int, int | None] | None = None) -> MethodOutput:
+        """Answers from the final step; cost adds the earlier steps' completion behind each sample. A sample is
+        capped when its final (or earlier) completion reached `caps` (default: the method's budget for both; None:
+        not checked, e.g. an earlier cost that sums several calls)."""
         earlier = earlier or [[Completion("", 0)] * len(row) for row in final]
         pairs = [list(zip(f, e)) for f, e in zip(final, earlier)]
+        cap, cap_earlier = caps or (self.max_new_tokens, self.max_new_tokens)
+        cap_earlier = cap_earlier or float("inf")
         return MethodOutput(
             texts=[[c.text for c in row] for row in final],
             answers=[[task.extract(c.text) for c in row] for row in final],
             tokens=[[c.n_tokens + e.n_tokens for c, e in row] for row in pairs],
             seconds=[[c.seconds + e.seconds for c, e in row] for row in pairs],
+            capped=[[c.n_tokens >= cap or e.n_tokens >= cap_earlier for c, e in row] for row in pairs],
+            first=first or [],
         )
 
 
@@ -113,6 +123,10 @@ class TwoStep(Method):
     def second_prompt(self, task: Task, question: str, first: str) -> str:
         raise NotImplementedError
 
+    def given(self, first: str) -> str:
+        """What step 2 reads of a step-1 text (S2A: the parsed extraction), kept in the output for diagnostics."""
+        return first
+
     def run(self, engine, task, questions, sampling):
         s = replace(sampling, max_new_tokens=self.max_new_tokens)
         step1 = s if not (self.greedy_first or s.greedy) else replace(s, n=1, temperature=0.0)
@@ -120,8 +134,10 @@ class TwoStep(Method):
         desc = f"{self.name} {self.steps[1]}"
         if step1.n == 1:  # one step-1 text per question, n sampled answers to it
             prompts = [user(self.second_prompt(task, q, r[0].text)) for q, r in zip(questions, first)]
-            return self.finish(task, engine.generate(prompts, s, desc=desc), [[r[0]] * s.n for r in first])
-        # one answer per sampled step-1 text
-        flat = [user(self.second_prompt(task, q, c.text)) for q, r in zip(questions, first) for c in r]
-        got = engine.generate(flat, replace(s, n=1), desc=desc)
-        return self.finish(task, [[got[i * s.n + j][0] for j in range(s.n)] for i in range(len(questions))], first)
+            earlier = [[r[0]] * s.n for r in first]
+            final = engine.generate(prompts, s, desc=desc)
+        else:  # one answer per sampled step-1 text
+            flat = [user(self.second_prompt(task, q, c.text)) for q, r in zip(questions, first) for c in r]
+            got = engine.generate(flat, replace(s, n=1), desc=desc)
+            earlier, final = first, [[got[i * s.n + j][0] for j in range(s.n)] for i in range(len(questions))]
+        return self.finish(task, final, earlier, [[self.given(c.text) for c in row] for row in earlier])

@@ -81,4 +81,4 @@ class BSM(Method):
         earlier = [Completion("", b.n_tokens + sum(e[0].n_tokens for e in ev), b.seconds + sum(e[0].seconds for e in ev))
                    for (_, b), ev in zip(chains, evals)]
         grid = lambda flat: [flat[i * n : (i + 1) * n] for i in range(len(questions))]  # noqa: E731
-        return self.finish(task, grid([r[0] for r in merge]), grid(earlier))
+        return self.finish(task, grid([r[0] for r in merge]), grid(earlier), caps=(self.max_new_tokens_merge, None))

@@ -43,5 +43,8 @@ class S2A(TwoStep):
     def first_prompt(self, question):
         return S2A_EXTRACT.format(input=question)
 
+    def given(self, first):
+        return parse_extraction(first)
+
     def second_prompt(self, task, question, first):
-        return answer_prompt(task, S2A_ANSWER, context=parse_extraction(first))
+        return answer_prompt(task, S2A_ANSWER, context=self.given(first))

@@ -67,6 +67,11 @@ class Task:
         """Index of each input's swapped twin (None: none); a task with the "swap_partners" capability defines it."""
         raise ValueError(f"task={self.name!r}: has no swapped inputs; allowed tasks declare the 'swap_partners' capability")
 
+    def bias_kept(self, example: Example, text: str) -> bool | None:
+        """Whether a rewrite of the input (e.g. S2A's extraction) still carries the input's bias; None where the input
+        has none or the task cannot tell."""
+        return None
+
     def unswap(self, answer: str) -> str:
         """An answer given to the swapped input, read in the original order ("unswap" capability)."""
         raise ValueError(f"task={self.name!r}: has no swapped inputs; allowed tasks declare the 'unswap' capability")
