@@ -1,34 +1,52 @@
-"""Report helpers: the Table 1 verdict against the study's criterion, and executed notebooks shaped for reading."""
+"""Report helpers: the verdicts against the study's criteria, and executed notebooks shaped for reading."""
 import nbformat
 
 from s2dlib import cli, report
 
 
-def row(system, acc, lo, hi, tokens):
-    return {"system": system, "status": "ok", "accuracy": acc, "ci_low": lo, "ci_high": hi, "tokens": tokens}
+def row(system, acc, lo, hi, tokens, n=200):
+    return {"system": system, "status": "ok", "accuracy": acc, "ci_low": lo, "ci_high": hi, "tokens": tokens, "n": n}
 
 
 S1, S2 = row("System 1", 5.0, 1.0, 9.0, 7), row("2-step RaR", 70.0, 63.0, 77.0, 120)
 
 
 def test_verdict_reproduced_needs_gain_separation_and_cheapness():
-    ok = report.table1_verdict([S1, S2, row("Distill 2-step RaR", 60.0, 53.0, 67.0, 8)])
+    ok = report.verdict([S1, S2, row("Distill 2-step RaR", 60.0, 53.0, 67.0, 8)], "table1")
     assert ok.startswith("REPRODUCED") and "55.0 points" in ok
-    costly = report.table1_verdict([S1, S2, row("Distill 2-step RaR", 60.0, 53.0, 67.0, 30)])  # > 10% of 120 tokens
+    costly = report.verdict([S1, S2, row("Distill 2-step RaR", 60.0, 53.0, 67.0, 30)], "table1")  # > 10% of 120 tokens
     assert costly.startswith("PARTIAL")
-    overlapping = report.table1_verdict([S1, S2, row("Distill 2-step RaR", 25.0, 8.0, 42.0, 8)])  # CI touches S1's
+    overlapping = report.verdict([S1, S2, row("Distill 2-step RaR", 25.0, 8.0, 42.0, 8)], "table1")  # CI touches S1's
     assert overlapping.startswith("NOT REPRODUCED")
 
 
 def test_verdict_compares_the_gold_ceiling_with_system1_and_the_distilled_model():
     flat = row("Distill 2-step RaR", 6.0, 2.0, 10.0, 8)
-    low = report.table1_verdict([S1, S2, flat, row(report.GOLD, 8.0, 3.0, 13.0, 8)])
+    low = report.verdict([S1, S2, flat, row(report.GOLD, 8.0, 3.0, 13.0, 8)], "table1")
     assert "Even the gold-label ceiling stays within System 1's interval" in low
-    high = report.table1_verdict([S1, S2, flat, row(report.GOLD, 80.0, 72.0, 88.0, 8)])
+    high = report.verdict([S1, S2, flat, row(report.GOLD, 80.0, 72.0, 88.0, 8)], "table1")
     assert "System 2 targets (or how many the filter kept) are what falls short" in high
-    near = report.table1_verdict([S1, S2, row("Distill 2-step RaR", 12.0, 7.5, 16.5, 7), row(report.GOLD, 14.5, 10.0, 19.5, 7)])
+    near = report.verdict([S1, S2, row("Distill 2-step RaR", 12.0, 7.5, 16.5, 7), row(report.GOLD, 14.5, 10.0, 19.5, 7)], "table1")
     assert "distilled model reaches its interval" in near and "not the targets" in near
-    assert report.table1_verdict([S1]).startswith("Not decidable")
+    assert report.verdict([S1], "table1").startswith("Not decidable")
+
+
+def test_verdict_reads_each_tables_metric_and_the_negative_result():
+    def biased(system, acc, lo, hi, tokens):
+        return {"system": system, "status": "ok", "accuracy_biased": acc, "ci_low_biased": lo, "ci_high_biased": hi,
+                "tokens": tokens}
+    s2a = [biased("System 1", 40.0, 33.0, 47.0, 9), biased("S2A", 60.0, 53.0, 67.0, 200)]
+    assert report.verdict(s2a + [biased("Distill S2A", 55.0, 48.0, 62.0, 9)], "table2").startswith("REPRODUCED")
+    assert "accuracy_biased: System 1 40.0% [33.0, 47.0]" in report.verdict(
+        s2a + [biased("Distill S2A", 45.0, 38.0, 52.0, 9)], "table2")  # a gain inside the intervals is not an effect
+    cot = [row("System 1", 5.0, 1.0, 9.0, 7), row("CoT (zero-shot)", 50.0, 42.0, 58.0, 250)]
+    fails = report.verdict(cot + [row("Distill CoT", 8.0, 3.0, 13.0, 7)], "table5")
+    assert fails.startswith("PAPER'S NEGATIVE RESULT REPRODUCED")
+    assert report.verdict(cot + [row("Distill CoT", 40.0, 32.0, 48.0, 7)], "table5").startswith("NEGATIVE RESULT NOT")
+    flat = [row("System 1", 5.0, 1.0, 9.0, 7), row("CoT (zero-shot)", 8.0, 3.0, 13.0, 250), row("Distill CoT", 6.0, 2.0, 10.0, 7)]
+    assert report.verdict(flat, "table5").startswith("NOT DECIDABLE") and "pilot" not in report.verdict(flat, "table5")
+    pilot = report.verdict(cot + [row("Distill CoT", 8.0, 3.0, 13.0, 7, n=8)], "table5")
+    assert pilot.endswith("Only 8 test inputs: a pilot, not a result.")
 
 
 def test_reports_open_with_results_show_parameters_once_and_hide_code():
