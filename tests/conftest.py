@@ -22,6 +22,28 @@ def tiny_model(s2d_cache):
     return path
 
 
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1280,2000"]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium through Selenium, as a reader opens a report; skipped where it is not installed."""
+    import shutil
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("Chromium/ChromeDriver not installed (Debian packages chromium, chromium-driver); .ci/run installs them")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in CHROME_FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"]:
+        opts.add_argument(flag)
+    b = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=opts)
+    yield b
+    b.quit()
+
+
 class ScriptedEngine:
     """A fake backend: answers from a function of (prompt text, sample index); counts what it generates."""
 

@@ -185,29 +185,14 @@ def test_summary_and_index(smoke_run):
     assert "ours accuracy_biased %" in summary and "Distill S2A (no USC)" in summary  # Table 2 filled from our rows
 
 
-CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1280,2000"]
-
-
-def test_reports_render_in_chromium(smoke_run, tmp_path):
+def test_reports_render_in_chromium(smoke_run, browser, tmp_path):
     """What a reader sees in headless Chromium: headline numbers on the index, results before code (none shown),
     labelled figures of real size, no NaN/None and no machine paths; screenshots of index and summary are saved."""
-    import shutil
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("Chromium/ChromeDriver not installed (Debian packages chromium, chromium-driver); .ci/run installs them")
-    webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.by import By
 
     _, tmp = smoke_run
     shots = Path(os.environ.get("S2D_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in CHROME_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
-        opts.add_argument(flag)
-    browser = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=opts)
 
     def visible_text():
         text = browser.find_element(By.TAG_NAME, "body").text
@@ -215,35 +200,32 @@ def test_reports_render_in_chromium(smoke_run, tmp_path):
             assert bad not in text, f"{browser.current_url}: a reader sees {bad!r}"
         return text
 
-    try:
-        browser.get((tmp / "reports" / "index.html").as_uri())
-        headers = [th.text for th in browser.find_elements(By.TAG_NAME, "th")]
-        assert headers == ["report", "paper table", "task", "System 1", "System 2", "distilled", "status", "run time",
-                           "profile", "model"]
-        column = {h: i + 1 for i, h in enumerate(headers)}
-        cells = lambda h: [td.text for td in browser.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({column[h]})")]
-        statuses = cells("status")
-        assert statuses.count("ok") == len(cli.notebook_names()) and ("not run" in statuses) == MISSING
-        assert any("%" in c for c in cells("System 1")) and any("%" in c for c in cells("distilled"))
-        visible_text()
-        browser.save_screenshot(str(shots / "index.png"))
-        browser.find_element(By.LINK_TEXT, "summary").click()
-        assert "study summary" in browser.find_element(By.TAG_NAME, "h1").text
-        headers = " ".join(th.text for th in browser.find_elements(By.TAG_NAME, "th"))
-        assert "ours accuracy %" in headers and "paper accuracy % (Llama-2-70B-chat)" in headers
-        images = browser.find_elements(By.TAG_NAME, "img")
-        assert images and all(browser.execute_script("return arguments[0].naturalWidth", im) > 100 for im in images)
-        assert all(im.size["height"] > 50 for im in images)
-        visible_text()
-        browser.save_screenshot(str(shots / "summary.png"))
-        browser.get((tmp / "reports" / "rar_last_letter.html").as_uri())
-        text = visible_text()
-        assert "Distill 2-step RaR" in text and browser.find_elements(By.TAG_NAME, "img")
-        assert text.index("Results") < text.index("Provenance"), "results come before the stage detail"
-        code = browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputArea, .jp-InputArea-editor, div.input")
-        assert browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell") and not code, "code cells show no code in a report"
-    finally:
-        browser.quit()
+    browser.get((tmp / "reports" / "index.html").as_uri())
+    headers = [th.text for th in browser.find_elements(By.TAG_NAME, "th")]
+    assert headers == ["report", "paper table", "task", "System 1", "System 2", "distilled", "status", "run time",
+                       "profile", "model"]
+    column = {h: i + 1 for i, h in enumerate(headers)}
+    cells = lambda h: [td.text for td in browser.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({column[h]})")]
+    statuses = cells("status")
+    assert statuses.count("ok") == len(cli.notebook_names()) and ("not run" in statuses) == MISSING
+    assert any("%" in c for c in cells("System 1")) and any("%" in c for c in cells("distilled"))
+    visible_text()
+    browser.save_screenshot(str(shots / "index.png"))
+    browser.find_element(By.LINK_TEXT, "summary").click()
+    assert "study summary" in browser.find_element(By.TAG_NAME, "h1").text
+    headers = " ".join(th.text for th in browser.find_elements(By.TAG_NAME, "th"))
+    assert "ours accuracy %" in headers and "paper accuracy % (Llama-2-70B-chat)" in headers
+    images = browser.find_elements(By.TAG_NAME, "img")
+    assert images and all(browser.execute_script("return arguments[0].naturalWidth", im) > 100 for im in images)
+    assert all(im.size["height"] > 50 for im in images)
+    visible_text()
+    browser.save_screenshot(str(shots / "summary.png"))
+    browser.get((tmp / "reports" / "rar_last_letter.html").as_uri())
+    text = visible_text()
+    assert "Distill 2-step RaR" in text and browser.find_elements(By.TAG_NAME, "img")
+    assert text.index("Results") < text.index("Provenance"), "results come before the stage detail"
+    code = browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputArea, .jp-InputArea-editor, div.input")
+    assert browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell") and not code, "code cells show no code in a report"
     assert (shots / "index.png").stat().st_size > 10_000 and (shots / "summary.png").stat().st_size > 10_000
 
 
