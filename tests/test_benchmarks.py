@@ -1,0 +1,30 @@
+"""The diagnostic scripts under benchmarks/ run end to end on the tiny model and record what they print."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ceiling_curve_trains_each_size_and_records_its_rows(tmp_path, tiny_model):
+    out = tmp_path / "ceiling.json"
+    cmd = [sys.executable, "benchmarks/ceiling_curve.py", "--model", "tiny-random", "--profile", "smoke", "--n-train", "6",
+           "--n-test", "6", "--sizes", "3", "--json", str(out), "--set", f"run_dir={tmp_path / 'runs'}",
+           f"data_dir={tmp_path / 'data'}"]
+    done = subprocess.run(cmd, cwd=REPO, env=os.environ, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rec = json.loads(out.read_text())
+    assert [p["n_pairs"] for p in rec["curve"]] == [3, 6]  # the nested subset, then all labelled inputs
+    gold = next(r for r in rec["rows"] if r["system"].startswith("Distill gold"))
+    assert rec["curve"][-1]["accuracy"] == gold["accuracy"] and gold["n"] == 6
+    assert [t["n_pairs"] for t in rec["trainings"] if t["status"] == "trained"] == [6, 3]
+    assert rec["provenance"]["n_train"] == 6 and "gold-label ceiling by training pairs" in done.stdout
+
+
+def test_ceiling_curve_refuses_a_bad_value_before_any_model_loads(tmp_path):
+    cmd = [sys.executable, "benchmarks/ceiling_curve.py", "--n-train", "0", "--json", str(tmp_path / "x.json")]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr == "ceiling_curve: error: n_train=0: allowed values are integers >= 1\n"
+    assert not (tmp_path / "x.json").exists()
