@@ -207,6 +207,10 @@ def recipe_table(recipe: dict) -> pd.DataFrame:
 
 MIN_GAIN = {"table1": 20.0}  # issue 14's criterion for RaR; elsewhere any gain with separated intervals
 NEGATIVE = {"table5"}
+# A ceiling counts only if it also rises where the input gives no cue (a control metric): on Table 2 the training
+# opinions name the true answer in 2 of 3 templates, so true answers can teach "repeat the user's answer".
+CONTROL = {"table2": ("accuracy_unbiased", "the training opinions name the true answer in 2 of 3 templates, so it learns "
+                                           "to repeat the answer the user names, not the task")}
 PILOT_N = 50  # fewer test inputs than this: the verdict says the run is a pilot  # tables where the paper reports that distillation fails (CoT on GSM8K)
 
 
@@ -240,7 +244,12 @@ def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
         parts.append(f"the gold-label ceiling {_interval(gold, metric)}")
     facts = f"{metric}: " + "; ".join(parts) + "."
     why = []
-    if gold is not None:
+    control, cue = CONTROL.get(table, (None, ""))
+    c_sfx = metric_suffix(control) if control else ""
+    if gold is not None and control in gold and control in s1 and not gold[f"ci_low{c_sfx}"] > s1[f"ci_high{c_sfx}"]:
+        why.append(f"the gold-label ceiling does not rise on {control} ({_interval(gold, control)} vs System 1 "
+                   f"{_interval(s1, control)}): {cue}; it bounds nothing here")
+    elif gold is not None:
         if gold[lo] <= s1[hi]:
             why.append("even the gold-label ceiling stays within System 1's interval, so at this size the model does "
                        "not learn the task from direct answers at all; the targets are not the bottleneck")

@@ -39,6 +39,16 @@ def test_verdict_reads_each_tables_metric_and_the_negative_result():
     assert report.verdict(s2a + [biased("Distill S2A", 55.0, 48.0, 62.0, 9)], "table2").startswith("REPRODUCED")
     assert "accuracy_biased: System 1 40.0% [33.0, 47.0]" in report.verdict(
         s2a + [biased("Distill S2A", 45.0, 38.0, 52.0, 9)], "table2")  # a gain inside the intervals is not an effect
+    # a ceiling that rises on biased inputs only (it learned to repeat the user's answer) bounds nothing
+    def both(system, b, u):
+        return {**biased(system, *b, 9), "accuracy_unbiased": u[0], "ci_low_unbiased": u[1], "ci_high_unbiased": u[2]}
+    s1, d = both("System 1", (50.0, 41.0, 59.0), (40.0, 28.0, 54.0)), both("Distill S2A", (39.0, 29.0, 48.0), (6.0, 0.0, 14.0))
+    cue = report.verdict([s1, d, biased("S2A", 43.0, 34.0, 52.0, 79), both(report.GOLD, (71.0, 67.0, 75.0), (20.0, 10.0, 32.0))],
+                         "table2")
+    assert "does not rise on accuracy_unbiased (20.0% [10.0, 32.0] vs System 1 40.0% [28.0, 54.0])" in cue
+    assert "targets (or how many the filter kept) are what falls short" not in cue
+    real = report.verdict([s1, d, both(report.GOLD, (71.0, 67.0, 75.0), (70.0, 60.0, 80.0))], "table2")
+    assert "are what falls short" in real  # a ceiling that rises on plain questions too is read as usual
     cot = [row("System 1", 5.0, 1.0, 9.0, 7), row("CoT (zero-shot)", 50.0, 42.0, 58.0, 250)]
     fails = report.verdict(cot + [row("Distill CoT", 8.0, 3.0, 13.0, 7)], "table5")
     assert fails.startswith("PAPER'S NEGATIVE RESULT REPRODUCED")
