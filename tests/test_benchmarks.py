@@ -21,6 +21,10 @@ def test_ceiling_curve_trains_each_size_and_records_its_rows(tmp_path, tiny_mode
     assert rec["curve"][-1]["accuracy"] == gold["accuracy"] and gold["n"] == 6
     assert [t["n_pairs"] for t in rec["trainings"] if t["status"] == "trained"] == [6, 3]
     assert rec["provenance"]["n_train"] == 6 and "gold-label ceiling by training pairs" in done.stdout
+    again = subprocess.run(cmd[: cmd.index("--sizes")] + cmd[cmd.index("--sizes") + 2 :], cwd=REPO, env=os.environ,
+                           capture_output=True, text=True, timeout=600)  # no smaller sizes: the adapter is reused
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [p["n_pairs"] for p in json.loads(out.read_text())["curve"]] == [6]  # the curve is its last point
 
 
 def test_ceiling_curve_refuses_a_bad_value_before_any_model_loads(tmp_path):
