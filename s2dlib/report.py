@@ -206,17 +206,23 @@ def recipe_table(recipe: dict) -> pd.DataFrame:
 
 
 MIN_GAIN = {"table1": 20.0}  # issue 14's criterion for RaR; elsewhere any gain with separated intervals
-NEGATIVE = {"table5"}
+NEGATIVE = {"table5"}  # tables where the paper reports that distillation fails (CoT on GSM8K)
 # A ceiling counts only if it also rises where the input gives no cue (a control metric): on Table 2 the training
 # opinions name the true answer in 2 of 3 templates, so true answers can teach "repeat the user's answer".
 CONTROL = {"table2": ("accuracy_unbiased", "the training opinions name the true answer in 2 of 3 templates, so it learns "
                                            "to repeat the answer the user names, not the task")}
-PILOT_N = 50  # fewer test inputs than this: the verdict says the run is a pilot  # tables where the paper reports that distillation fails (CoT on GSM8K)
+PILOT_N = 50  # fewer test inputs than this: the verdict says the run is a pilot
 
 
 def _interval(r: dict, metric: str = "accuracy") -> str:
     sfx = metric_suffix(metric)
     return f"{r[metric]:.1f}% [{r[f'ci_low{sfx}']:.1f}, {r[f'ci_high{sfx}']:.1f}]"
+
+
+def _above(a: dict, b: dict, metric: str) -> bool:
+    """a's 95% CI of `metric` lies entirely above b's (separated intervals)."""
+    sfx = metric_suffix(metric)
+    return a[f"ci_low{sfx}"] > b[f"ci_high{sfx}"]
 
 
 def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
@@ -232,9 +238,8 @@ def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
     if system1 not in by or distilled not in by:
         return f"Not decidable: {system1!r} or {distilled!r} has no {metric} result in this run."
     sfx, min_gain = metric_suffix(metric), MIN_GAIN.get(table, 0.0)
-    lo, hi = f"ci_low{sfx}", f"ci_high{sfx}"
     s1, d, s2, gold = by[system1], by[distilled], by.get(system2), by.get(GOLD)
-    gain, separated = d[metric] - s1[metric], d[lo] > s1[hi]
+    gain, separated = d[metric] - s1[metric], _above(d, s1, metric)
     cheap = s2 is not None and d["tokens"] <= 0.1 * s2["tokens"]
     works = gain >= min_gain and separated and cheap
     parts = [f"{system1} {_interval(s1, metric)}; {distilled} {_interval(d, metric)} at {d['tokens']:.0f} tokens per input"]
@@ -245,25 +250,25 @@ def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
     facts = f"{metric}: " + "; ".join(parts) + "."
     why = []
     control, cue = CONTROL.get(table, (None, ""))
-    c_sfx = metric_suffix(control) if control else ""
-    if gold is not None and control in gold and control in s1 and not gold[f"ci_low{c_sfx}"] > s1[f"ci_high{c_sfx}"]:
+    if gold is not None and control in gold and control in s1 and not _above(gold, s1, control):
         why.append(f"the gold-label ceiling does not rise on {control} ({_interval(gold, control)} vs System 1 "
                    f"{_interval(s1, control)}): {cue}; it bounds nothing here")
     elif gold is not None:
-        if gold[lo] <= s1[hi]:
+        if not _above(gold, s1, metric):
             why.append("even the gold-label ceiling stays within System 1's interval, so at this size the model does "
                        "not learn the task from direct answers at all; the targets are not the bottleneck")
-        elif gold[lo] > d[hi]:
+        elif _above(gold, d, metric):
             why.append("the ceiling rises above System 1 and above the distilled model, so System 1 can learn the task "
                        "at this size: the System 2 targets (or how many the filter kept) are what falls short")
         else:
             why.append("the ceiling rises above System 1 but the distilled model reaches its interval, so the System 2 "
                        "targets teach about as much as true answers: what System 1 learns from this many pairs with "
                        "this recipe is the bottleneck, not the targets")
-    s2_separated = s2 is not None and s2[lo] > s1[hi]
+    s2_separated = s2 is not None and _above(s2, s1, metric)
     if s2 is not None and not s2_separated:
         why.append(f"{system2} itself does not separate from System 1")
-    reasons = (" " + "; ".join(why)[:1].upper() + "; ".join(why)[1:] + ".") if why else ""
+    joined = "; ".join(why)
+    reasons = f" {joined[:1].upper()}{joined[1:]}." if why else ""
     n = d.get(f"n{sfx}")
     if n is not None and n < PILOT_N:  # a percentile bootstrap over a handful of inputs is rough, whatever it says
         reasons += f" Only {n} test inputs: a pilot, not a result."
