@@ -17,6 +17,8 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .base import Completion, Messages, Sampling, prompt_seed, render
 
 PIP = "pip install ctranslate2"
@@ -131,8 +133,8 @@ class CT2Engine:
         return len(self.tok(self.render(messages), add_special_tokens=False)["input_ids"])
 
     def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]:
-        """Each prompt is repeated n times (one row per sample); a chunk of `batch_size` rows runs as one call, which
-        CTranslate2 splits into length-sorted sub-batches and from which finished rows drop out early."""
+        """A chunk of `batch_size` // n prompts runs as one call; each prompt's n samples are CTranslate2 hypotheses,
+        which share the prompt's prefill (its KV cache is copied n times), and finished rows drop out early."""
         ids = [self.tok(self.render(m), add_special_tokens=False)["input_ids"] for m in prompts]
         step = max(1, self.batch_size // sampling.n)
         out: list[list[Completion]] = []
@@ -144,42 +146,49 @@ class CT2Engine:
         import ctranslate2
 
         head = self.head if all(row[: len(self.head)] == self.head for row in ids) else []
-        rows = [self.tok.convert_ids_to_tokens(row[len(head) :]) for row in ids for _ in range(s.n)]
+        # Greedy samples are identical, so only sampled prompts become hypotheses; greedy ones repeat as rows.
+        hyps, reps = (1, s.n) if s.greedy else (s.n, 1)
+        rows = [self.tok.convert_ids_to_tokens(row[len(head) :]) for row in ids for _ in range(reps)]
         kwargs = dict(max_length=s.max_new_tokens, include_prompt_in_result=False, end_token=self.eos,
-                      return_end_token=True, max_batch_size=self.batch_size)
+                      return_end_token=True, max_batch_size=len(rows), num_hypotheses=hyps)
         if head:
             kwargs["static_prompt"] = self.tok.convert_ids_to_tokens(head)
         if s.greedy:
             kwargs.update(sampling_topk=1)
         else:
-            ctranslate2.set_random_seed(prompt_seed(s.seed, "\x00".join(map(str, ids))))
+            ctranslate2.set_random_seed(seed := prompt_seed(s.seed, "\x00".join(map(str, ids))))
             kwargs.update(sampling_topk=s.top_k or 0, sampling_topp=s.top_p, sampling_temperature=s.temperature)
-        stopped: dict[int, int] = {}  # row -> tokens generated when a stop string appeared
+        stopped: dict[tuple[int, int], int] = {}  # (row, hypothesis) -> tokens generated when a stop string appeared
         if s.stop:
-            texts: dict[int, list[int]] = {}
+            texts: dict[tuple[int, int], list[int]] = {}
 
             def callback(step) -> bool:
-                seq = texts.setdefault(step.batch_id, [])
+                key = (step.batch_id, step.hypothesis_id)
+                seq = texts.setdefault(key, [])
                 seq.append(step.token_id)
                 if any(stop in self.tok.decode(seq[-32:], skip_special_tokens=True) for stop in s.stop):
-                    stopped[step.batch_id] = len(seq)
+                    stopped[key] = len(seq)
                     return True
                 return False
 
             kwargs["callback"] = callback
         t0 = time.perf_counter()
         results = self.generator.generate_batch(rows, **kwargs)
-        per_row = (time.perf_counter() - t0) / len(rows)
+        per_row = (time.perf_counter() - t0) / (len(rows) * hyps)
+        # CTranslate2 returns a prompt's hypotheses sorted by score; a seeded shuffle keeps sample i unbiased (maj@1
+        # reads the first sample, which must not be the likeliest of n).
+        rng = np.random.default_rng(seed if hyps > 1 else 0)
         completions = []
         for j, r in enumerate(results):
-            gen = r.sequences_ids[0]
-            if j in stopped:
-                gen = gen[: stopped[j]]
-            n = next((k + 1 for k, t in enumerate(gen) if t in self.eos), len(gen))  # the end token counts
-            text = self.tok.decode(gen[:n], skip_special_tokens=True)
-            for stop in s.stop:
-                text = text.split(stop)[0]
-            completions.append(Completion(text.strip(), n, round(per_row, 4)))
+            for h in rng.permutation(hyps):
+                gen = r.sequences_ids[h]
+                if (j, h) in stopped:
+                    gen = gen[: stopped[(j, h)]]
+                n = next((k + 1 for k, t in enumerate(gen) if t in self.eos), len(gen))  # the end token counts
+                text = self.tok.decode(gen[:n], skip_special_tokens=True)
+                for stop in s.stop:
+                    text = text.split(stop)[0]
+                completions.append(Completion(text.strip(), n, round(per_row, 4)))
         return [completions[k : k + s.n] for k in range(0, len(completions), s.n)]
 
 
