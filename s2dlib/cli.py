@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute notebooks under a profile and render HTML reports")
     run.add_argument("--profile", default="quick", help=f"one of: {', '.join(profile_names())} (default quick)")
     run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (default: all)")
-    run.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override a parameter for every notebook")
+    run.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                     help="override a parameter for every notebook (repeatable: --set a=1 --set b=2)")
     run.add_argument("--reports", default=None, help="where executed notebooks and HTML go (default: reports/, and "
                                                      "reports/smoke/ for the smoke profile)")
     rep = sub.add_parser("report", help="rebuild the summary and index from the metrics already in the reports dir")

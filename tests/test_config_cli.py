@@ -80,6 +80,7 @@ def test_runner_rejects_before_loading_any_model(tmp_path, monkeypatch, capsys):
     for argv, msg in [
         (["--profile", "nope"], "profile='nope'"),
         (["--profile", "smoke", "--set", "n_samples=0"], "n_samples=0"),
+        (["--profile", "smoke", "--set", "n_samples=0", "--set", "temperature=0.3"], "n_samples=0"),  # both --set kept
         (["--profile", "smoke", "--only", "rar_chess"], "--only 'rar_chess'"),
         (["--profile", "smoke", "--set", "model=unknown-model"], "model='unknown-model'"),
     ]:
