@@ -55,6 +55,32 @@ def test_sampling_is_seeded_by_the_batch_and_n_samples_differ(engines):
     assert [c.text for r in out for c in r] != [c.text for r in other for c in r]
 
 
+def test_samples_are_hypotheses_of_one_row_in_seeded_shuffled_order(engines, monkeypatch):
+    """A prompt is one row with n hypotheses (its prefill shared); CTranslate2 sorts them by score, so the engine
+    shuffles them, reproducibly: sample 1 (maj@1) must not always be the likeliest."""
+    from types import SimpleNamespace
+
+    _, ct = engines
+    calls = []
+
+    def fake_generate_batch(rows, num_hypotheses=1, **kw):
+        calls.append((len(rows), num_hypotheses))
+        word = ct.tok("a", add_special_tokens=False)["input_ids"][0]
+        return [SimpleNamespace(sequences_ids=[[word] * (h + 1) for h in range(num_hypotheses)]) for _ in rows]
+
+    monkeypatch.setattr(ct, "generator", SimpleNamespace(generate_batch=fake_generate_batch))
+    s = Sampling(n=4, temperature=1.0, max_new_tokens=10, seed=3)
+    out = ct.generate(direct_prompts(8), s)
+    assert calls and all(n == 4 for _, n in calls) and sum(r for r, _ in calls) == 8  # 8 rows, not 32
+    lengths = [[c.n_tokens for c in r] for r in out]
+    assert all(sorted(ls) == [1, 2, 3, 4] for ls in lengths)  # every hypothesis once
+    assert len({ls[0] for ls in lengths}) > 1  # the first sample is not always hypothesis 1 (the likeliest)
+    assert [[c.n_tokens for c in r] for r in ct.generate(direct_prompts(8), s)] == lengths  # same seed, same order
+    calls.clear()
+    ct.generate(direct_prompts(2), Sampling(max_new_tokens=5))
+    assert calls == [(2, 1)]  # greedy: one row per prompt, no hypotheses
+
+
 def test_stop_strings_end_the_completion(engines):
     _, ct = engines
     free = ct.generate(direct_prompts(2), Sampling(max_new_tokens=30))
