@@ -61,6 +61,7 @@ class ExperimentConfig:
     lr_grid: list = field(default_factory=list)  # lrs tried on the validation split (empty: just lr)
     epochs_grid: list = field(default_factory=list)  # epochs tried on the validation split (empty: just epochs)
     learning_curve: list = field(default_factory=list)  # kept-pair counts for the learning curve (empty: none)
+    no_filter_ablation: bool = True  # RaR: also distil the unfiltered first samples (an ablation, not a paper row)
     n_dev: int = 0  # labelled inputs outside training and test: the router's threshold is chosen there (0: not chosen)
     router_k: int = 4  # sampled answers of the distilled System 1 whose agreement is the router's confidence (0: none)
     lora_r: int = 16
