@@ -150,7 +150,7 @@ class CT2Engine:
         hyps, reps = (1, s.n) if s.greedy else (s.n, 1)
         rows = [self.tok.convert_ids_to_tokens(row[len(head) :]) for row in ids for _ in range(reps)]
         kwargs = dict(max_length=s.max_new_tokens, include_prompt_in_result=False, end_token=self.eos,
-                      return_end_token=True, max_batch_size=len(rows), num_hypotheses=hyps)
+                      return_end_token=True, num_hypotheses=hyps)
         if head:
             kwargs["static_prompt"] = self.tok.convert_ids_to_tokens(head)
         if s.greedy:
