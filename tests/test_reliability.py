@@ -142,7 +142,7 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["--set", "task=chess"], f"task='chess': allowed values are {', '.join(sorted(TASKS))}"),
         (["--set", "engine=tgi"], "engine='tgi': allowed values are"),
         (["--profile", "huge"], f"profile='huge': allowed values are {', '.join(profile_names())}"),
-        (["--profile", "medium", "--only", "cot_gsm8k"], "--only 'cot_gsm8k': profile 'medium' covers only rar_last_letter, rar_coin_flip, s2a_sycophancy"),
+        (["--profile", "medium", "--only", "bsm_judge"], "--only 'bsm_judge': profile 'medium' covers only rar_last_letter, rar_coin_flip, s2a_sycophancy, cot_gsm8k"),
         (["--set", "n_train=0"], "n_train=0: allowed values are integers >= 1"),
         (["--set", "n_test=-5"], "n_test=-5: allowed values are integers >= 1"),
         (["--set", "n_samples=1000"], "n_samples=1000: allowed values are 1 to 64"),
