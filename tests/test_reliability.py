@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from s2dlib import cli, models
+from s2dlib import cli, config, models
 from s2dlib.config import profile_names
 from s2dlib.tasks import TASKS
 from s2dlib.cache import CachedEngine, CompletionCache, completion_key
@@ -142,7 +142,7 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["--set", "task=chess"], f"task='chess': allowed values are {', '.join(sorted(TASKS))}"),
         (["--set", "engine=tgi"], "engine='tgi': allowed values are"),
         (["--profile", "huge"], f"profile='huge': allowed values are {', '.join(profile_names())}"),
-        (["--profile", "medium", "--only", "bsm_judge"], "--only 'bsm_judge': profile 'medium' covers only rar_last_letter, rar_coin_flip, s2a_sycophancy, cot_gsm8k"),
+        (["--profile", "table1", "--only", "bsm_judge"], "--only 'bsm_judge': profile 'table1' covers only rar_last_letter, rar_coin_flip"),
         (["--set", "n_train=0"], "n_train=0: allowed values are integers >= 1"),
         (["--set", "n_test=-5"], "n_test=-5: allowed values are integers >= 1"),
         (["--set", "n_samples=1000"], "n_samples=1000: allowed values are 1 to 64"),
@@ -166,6 +166,11 @@ def test_bad_input_fails_fast_with_one_line_and_touches_nothing(guarded, monkeyp
 
     monkeypatch.setattr(models, "load_model", no_model)
     monkeypatch.setattr(models, "resolve_model", no_model)
+    # every shipped profile covers all notebooks; a user's profile may cover some (here Table 1 only)
+    profiles = tmp / "profiles"
+    shutil.copytree(config.PROFILES_DIR, profiles)
+    (profiles / "table1.yaml").write_text("notebooks:\n  rar_last_letter: {task: last_letter}\n  rar_coin_flip: {task: coin_flip}\n")
+    monkeypatch.setattr(config, "PROFILES_DIR", profiles)
     for argv, message in bad_inputs(tmp):
         profile = [] if "--profile" in argv else ["--profile", "smoke"]
         t0 = time.time()
