@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from s2dlib.distill import IGNORE, LoraSFTConfig, encode_pair, train_lora
+from s2dlib.distill import IGNORE, LoraSFTConfig, encode_pair, micro_batches, train_lora
 from s2dlib.engines.base import Sampling
 from s2dlib.models import load_model
 from s2dlib.tasks import get_task
@@ -53,6 +53,18 @@ def test_encode_pair_masks_prompt(tiny_model):
     assert "What is it?" in tok.decode(enc["input_ids"][:n_prompt])
 
 
+def test_encode_pair_refuses_a_pair_longer_than_max_len(tiny_model):
+    """A cut at max_len would drop the answer (the only tokens with a loss): a judge prompt of two responses is
+    longer than 256 tokens, and the 2026-12-02 BSM run would have trained on 12 of 80 pairs without their verdict."""
+    _, tok, _ = load_model(str(tiny_model), dtype="float32")
+    prompt = "Which is better? " + "word " * 300
+    n = len(encode_pair(tok, prompt, "[[A]]", max_len=4096)["input_ids"])
+    assert n > 300 and encode_pair(tok, prompt, "[[A]]", max_len=n)["labels"][-3:] != [IGNORE] * 3
+    with pytest.raises(ValueError, match=rf"^max_len={n - 1}: allowed values are >= the longest training pair; "
+                                         rf"this pair is {n} tokens"):
+        encode_pair(tok, prompt, "[[A]]", max_len=n - 1)
+
+
 def test_lora_distillation_learns_targets_and_is_reused(tiny_model, tmp_path):
     task = get_task("last_letter")
     train, _ = task.make_splits(4, 0, seed=11)
@@ -98,3 +110,10 @@ def test_shared_prefix_sampling_matches_plain_decoding(engine):
     shared = engine.generate(ps, Sampling(n=3, temperature=1.0, top_k=1, max_new_tokens=16))
     assert [[c.text for c in row] for row in shared] == [[g[0].text] * 3 for g in greedy]
     assert [[c.n_tokens for c in row] for row in shared] == [[g[0].n_tokens] * 3 for g in greedy]
+
+
+@pytest.mark.parametrize("per_device, longest, expected", [(8, 80, (8, 1)), (8, 395, (2, 4)), (8, 176, (4, 2)),
+                                                            (8, 5000, (1, 8)), (6, 300, (3, 2))])
+def test_long_pairs_train_in_micro_batches_of_the_same_global_batch(per_device, longest, expected):
+    micro, accum = micro_batches(per_device, longest, budget=1024)
+    assert (micro, accum) == expected and micro * accum == per_device
