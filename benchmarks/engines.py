@@ -149,7 +149,7 @@ def bench_training(model: str, dtype: str, repeats: int, tmp: Path) -> dict:
     _, tok, _ = load_model(model, dtype="float32")
     pairs = [(m[0]["content"], "Let me think step by step about the last letters of each word. The answer is \"xy\".")
              for m in _prompts(32, seed=7)]
-    cfg = LoraSFTConfig(epochs=1, batch_size=8, max_len=256, dtype=dtype)
+    cfg = LoraSFTConfig(epochs=1, batch_size=8, dtype=dtype)
     tokens = sum(len(encode_pair(tok, p, a, cfg.max_len)["input_ids"]) for p, a in pairs)
     rates = [tokens / train_lora(model, pairs, tmp / f"adapter{r}", cfg)["train_seconds"] for r in range(repeats)]
     return {"train_tok_s": round(statistics.median(rates), 1)}
@@ -171,9 +171,10 @@ def bench_gemm_bound(model: str, dtype: str, repeats: int, rows: int = 64) -> di
     step = 0.0
     for (n_out, n_in), count in shapes.items():
         x, w = torch.randn(rows, n_in, dtype=dt), torch.randn(n_out, n_in, dtype=dt)
-        x @ w.T  # warm-up
+        for _ in range(3):  # warm-up: oneDNN builds its kernel (AMX, AVX512) on the first calls of a shape
+            x @ w.T
         times = []
-        for _ in range(repeats):
+        for _ in range(max(repeats, 10)):  # one call is too noisy to be a bound, whatever --repeats says
             t0 = time.perf_counter()
             x @ w.T
             times.append(time.perf_counter() - t0)
