@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import ExperimentConfig, load_profile, profile_names, profile_notebooks
+from .config import ExperimentConfig, load_profile, profile_blocks, profile_covers, profile_names
 from .report import write_index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,27 +48,40 @@ def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path) -
     for n in only or []:
         if n not in names:
             raise ValueError(f"--only {n!r}: allowed values are {', '.join(names)}")
-    listed = profile_notebooks(profile)  # a profile may cover only some notebooks (e.g. medium: Table 1)
+    for n in profile_blocks(profile):  # a misspelt block would silently leave its notebook on the defaults
+        if n not in names:
+            raise ValueError(f"profile {profile!r} has parameters for notebook {n!r}: allowed values are {', '.join(names)}")
+    covers = profile_covers(profile)  # None: every notebook (a partial profile names its notebooks)
     for n in only or []:
-        if n not in listed:
-            raise ValueError(f"--only {n!r}: profile {profile!r} covers only {', '.join(listed)}")
+        if covers is not None and n not in covers:
+            raise ValueError(f"--only {n!r}: profile {profile!r} covers only {', '.join(covers)}")
+    fields = set(ExperimentConfig.__dataclass_fields__)
     jobs = []
-    for name in only or [n for n in names if n in listed]:
-        params = {**load_profile(profile, name), **overrides}
-        ExperimentConfig.from_params(params).check_inputs()  # one clear line on a bad value, before any model loads
-        declared = declared_parameters(name)  # profile defaults a notebook does not use (e.g. USC has no vote margin)
-        for k in overrides.keys() - declared:
+    for name in only or [n for n in names if covers is None or n in covers]:
+        declared = notebook_parameters(name)  # profile defaults a notebook does not use (e.g. USC has no vote margin)
+        given = {**load_profile(profile, name), **overrides}
+        own = {k: v for k, v in declared.items() if k in fields}  # the notebook's own task, filter, ...
+        ExperimentConfig.from_params({**own, **given}).check_inputs()  # one clear line on a bad value, before any model
+        for k in overrides.keys() - declared.keys():
             raise ValueError(f"--set {k}: allowed values are the parameters of {name}: {', '.join(sorted(declared))}")
-        jobs.append((name, {**{k: v for k, v in params.items() if k in declared},  # are not passed to it
+        jobs.append((name, {**{k: v for k, v in given.items() if k in declared},  # are not passed to it
                             "metrics_path": str(reports / f"{name}.metrics.json")}))
     return jobs
 
 
-def declared_parameters(name: str) -> set[str]:
-    """The names assigned in a notebook's `parameters` cell."""
+def notebook_parameters(name: str) -> dict:
+    """The names assigned in a notebook's `parameters` cell, with their default values (None where not a literal)."""
+    import ast
+
     import papermill as pm
 
-    return set(pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")))
+    def value(code: str):
+        try:
+            return ast.literal_eval(code)
+        except (ValueError, SyntaxError):
+            return None
+
+    return {k: value(p["default"]) for k, p in pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb")).items()}
 
 
 def collapse_progress(nb) -> None:

@@ -179,16 +179,24 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
 
-def profile_notebooks(profile: str) -> list[str]:
-    """The notebooks a profile has parameters for."""
+def _profile_spec(profile: str) -> dict:
     if profile not in profile_names():
         raise ValueError(f"profile={profile!r}: allowed values are {', '.join(profile_names())}")
-    return list((yaml.safe_load((PROFILES_DIR / f"{profile}.yaml").read_text()) or {}).get("notebooks", {}))
+    return yaml.safe_load((PROFILES_DIR / f"{profile}.yaml").read_text()) or {}
+
+
+def profile_covers(profile: str) -> list[str] | None:
+    """The notebooks a profile runs when it names them (`covers:`); None: every notebook, each on the profile's
+    `defaults` plus its own block under `notebooks:` if it has one (so a new notebook runs under every profile)."""
+    return _profile_spec(profile).get("covers")
+
+
+def profile_blocks(profile: str) -> list[str]:
+    """The notebooks a profile has a parameter block for."""
+    return list(_profile_spec(profile).get("notebooks") or {})
 
 
 def load_profile(profile: str, notebook: str) -> dict:
     """Parameters of `notebook` under `profile`: the profile's `defaults` updated by its per-notebook block."""
-    if profile not in profile_names():
-        raise ValueError(f"profile={profile!r}: allowed values are {', '.join(profile_names())}")
-    spec = yaml.safe_load((PROFILES_DIR / f"{profile}.yaml").read_text()) or {}
+    spec = _profile_spec(profile)
     return {**spec.get("defaults", {}), **(spec.get("notebooks", {}).get(notebook) or {}), "profile": profile}

@@ -116,22 +116,22 @@ def check_disk(name: str) -> None:
 
 
 def _convert_packaged(m: PackagedModel, folder: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    def convert(tmp: Path) -> None:  # under the folder's build lock: one process assembles and converts
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    check_disk(m.name)
-    gguf = folder.parent / f"{m.name}.gguf"
-    if not gguf.exists():
-        _assemble(m, gguf)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
-    _dequantized_fix(model)
-    def save(tmp: Path) -> None:
+        check_disk(m.name)
+        gguf = folder.parent / f"{m.name}.gguf"
+        if not gguf.exists():
+            _assemble(m, gguf)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+        _dequantized_fix(model)
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "s2d_fingerprint.json").write_text(json.dumps({"name": m.name, "sha256": m.sha256}))
+        gguf.unlink(missing_ok=True)  # the bf16 folder is what later loads use; parts can be reassembled from the packages
 
-    build_folder(folder, save)
-    gguf.unlink(missing_ok=True)  # the bf16 folder is what later loads use; parts can be reassembled from the packages
+    build_folder(folder, convert)
 
 
 def folder_hash(folder: Path) -> str:

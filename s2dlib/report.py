@@ -211,6 +211,10 @@ NEGATIVE = {"table5"}  # tables where the paper reports that distillation fails 
 # opinions name the true answer in 2 of 3 templates, so true answers can teach "repeat the user's answer".
 CONTROL = {"table2": ("accuracy_unbiased", "the training opinions name the true answer in 2 of 3 templates, so it learns "
                                            "to repeat the answer the user names, not the task")}
+# A judge that names the same position every time scores this much: each pair is judged in both orders, so the right
+# position alternates (gold verdicts here are A or B, never tie). A distilled judge must clear it (its CI above it), or it has learnt a position, not a verdict.
+FLOOR = {"table4": (50.0, "the constant-position level (every pair is judged in both orders, so always naming the "
+                          "same position scores 50%)")}
 PILOT_N = 50  # fewer test inputs than this: the verdict says the run is a pilot
 
 
@@ -241,7 +245,9 @@ def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
     s1, d, s2, gold = by[system1], by[distilled], by.get(system2), by.get(GOLD)
     gain, separated = d[metric] - s1[metric], _above(d, s1, metric)
     cheap = s2 is not None and d["tokens"] <= 0.1 * s2["tokens"]
-    works = gain >= min_gain and separated and cheap
+    floor, floor_name = FLOOR.get(table, (None, ""))
+    over_floor = floor is None or d[f"ci_low{sfx}"] > floor
+    works = gain >= min_gain and separated and cheap and over_floor
     parts = [f"{system1} {_interval(s1, metric)}; {distilled} {_interval(d, metric)} at {d['tokens']:.0f} tokens per input"]
     if s2 is not None:
         parts.append(f"{system2} {_interval(s2, metric)} at {s2['tokens']:.0f} tokens")
@@ -264,6 +270,12 @@ def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
             why.append("the ceiling rises above System 1 but the distilled model reaches its interval, so the System 2 "
                        "targets teach about as much as true answers: what System 1 learns from this many pairs with "
                        "this recipe is the bottleneck, not the targets")
+    if not over_floor:
+        position = (f"; it is swap-inconsistent on {d['swap_inconsistent']:.0f}% of pairs"
+                    if "swap_inconsistent" in d else "")
+        why.append(f"{distilled} does not clear {floor_name}: its gain over System 1 is not a judgment{position}")
+        if s1[f"ci_high{sfx}"] < floor:
+            why.append("System 1 itself lies below that level, so beating it proves nothing")
     s2_separated = s2 is not None and _above(s2, s1, metric)
     if s2 is not None and not s2_separated:
         why.append(f"{system2} itself does not separate from System 1")
@@ -273,7 +285,7 @@ def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
     if n is not None and n < PILOT_N:  # a percentile bootstrap over a handful of inputs is rough, whatever it says
         reasons += f" Only {n} test inputs: a pilot, not a result."
     criterion = (f">= {min_gain:g} points over System 1" if min_gain else "above System 1") + \
-        ", separated 95% CIs, <= 10% of System 2's tokens"
+        ", separated 95% CIs, <= 10% of System 2's tokens" + (f", CI above {floor:g}%" if floor is not None else "")
     if table in NEGATIVE:
         head = ("NEGATIVE RESULT NOT REPRODUCED: the distilled model works here" if works else
                 "PAPER'S NEGATIVE RESULT REPRODUCED: System 2 separates from System 1, the distilled model does not"
@@ -283,7 +295,7 @@ def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
         return f"{head} (distillation works when {criterion}): {facts}{reasons}"
     if works:
         return f"REPRODUCED: {facts} The distilled model gains {gain:.1f} points over System 1 with separated intervals."
-    head = "PARTIAL" if gain > 0 and separated else "NOT REPRODUCED"
+    head = "PARTIAL" if gain > 0 and separated and over_floor else "NOT REPRODUCED"
     return f"{head} (criterion: {criterion}): {facts}{reasons}"
 
 
@@ -335,6 +347,22 @@ def experiments(reports: str | Path) -> pd.DataFrame:
                          "error": run.get("error"), "wall_s": run.get("wall_s", m and m["provenance"].get("wall_s")),
                          "metrics": m})
     return pd.DataFrame(rows)
+
+
+def other_experiments(reports: str | Path) -> dict[str, dict]:
+    """Recorded metrics of notebooks that no paper table maps (a user's own method or task), by notebook name."""
+    mapped = {nb for tasks in paper_numbers()["notebooks"].values() for nb in tasks.values()}
+    return {f.name.removesuffix(".metrics.json"): json.loads(f.read_text())
+            for f in sorted(Path(reports).glob("*.metrics.json")) if f.name.removesuffix(".metrics.json") not in mapped}
+
+
+def other_results(record: dict) -> pd.DataFrame:
+    """`results_table` of an experiment outside the paper's tables, on every metric its rows carry a CI for."""
+    rows = [r for r in record["rows"] if r.get("status") == "ok"]
+    plain = {"system", "status", "tokens", "n", "no_answer", "capped", "k", "base_system", "threshold", "sent_pct"}
+    metrics = [k for k in (rows[0] if rows else {}) if k not in plain and not k.startswith(("ci_", "n_"))
+               and f"ci_low{metric_suffix(k)}" in rows[0]]
+    return results_table(record["rows"], metrics=metrics or None)
 
 
 def _metrics(e) -> dict:
@@ -504,6 +532,13 @@ def write_index(reports: str | Path) -> Path:
                     f'<td>{html.escape(str(prov.get("profile", "")))}</td>'
                     f'<td>{html.escape(str(prov.get("model", "")))}, engine {prov.get("engine") or "hf"}, n_test '
                     f'{prov.get("n_test", "")}</td></tr>')  # runs before the engine was recorded used hf
+    for name, record in other_experiments(reports).items():  # a user's own notebook: no paper roles to pick cells by
+        prov = record.get("provenance", {})
+        link = f'<a href="{name}.html">{name}</a>' if (reports / f"{name}.html").exists() else name
+        rows.append(f'<tr><td>{link}</td><td>not in the paper</td><td>{html.escape(str(record.get("task", "")))}</td>'
+                    f'<td></td><td></td><td></td><td class="ok">ok</td><td>{prov.get("wall_s", 0):.0f} s</td>'
+                    f'<td>{html.escape(str(prov.get("profile", "")))}</td><td>{html.escape(str(prov.get("model", "")))}, '
+                    f'engine {prov.get("engine") or "hf"}, n_test {prov.get("n_test", "")}</td></tr>')
     s_status = summary.get("status", "ok" if (reports / "summary.html").exists() else "not run")
     s_link = '<a href="summary.html">summary</a>' if (reports / "summary.html").exists() else "summary"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s2d reports</title><style>

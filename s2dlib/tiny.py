@@ -61,9 +61,15 @@ def _judge_chats(seed: int, n: int) -> list[list[dict]]:
 
 
 def build_tiny_model(folder: Path, steps: int = 300, seed: int = 0) -> Path:
-    """Build once into `folder` (reused when present) and return it."""
+    """Build once into `folder` (reused when present; concurrent first uses build it once) and return it."""
+    from .staging import build_folder
+
     if (folder / "config.json").exists():
         return folder
+    return build_folder(folder, lambda tmp: _build(tmp, steps, seed))
+
+
+def _build(out: Path, steps: int, seed: int) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
@@ -98,10 +104,5 @@ def build_tiny_model(folder: Path, steps: int = 300, seed: int = 0) -> Path:
         opt.zero_grad()
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
-    from .staging import build_folder
-
-    def save(tmp: Path) -> None:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-
-    return build_folder(folder, save)  # concurrent builds never collide (same seed: the same model)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)

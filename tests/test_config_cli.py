@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from s2dlib import cli
@@ -59,13 +61,29 @@ def test_unknown_parameter_named():
 
 
 def test_profiles_are_valid():
+    """Every shipped profile plans every notebook, each with its paper task (a notebook's own `task` where the profile
+    does not set one)."""
     task_of = {nb: task for tasks in paper_numbers()["notebooks"].values() for task, nb in tasks.items()}
-    from s2dlib.config import profile_notebooks
-
     for profile in ("smoke", "quick", "paper", "power", "medium"):
-        for nb in profile_notebooks(profile):
-            cfg = ExperimentConfig.from_params(load_profile(profile, nb))
-            assert cfg.profile == profile and cfg.task == task_of[nb]
+        jobs = dict(cli.plan(profile, None, {}, Path("reports")))
+        assert sorted(jobs) == cli.notebook_names()
+        for nb, params in jobs.items():
+            task = params.get("task", cli.notebook_parameters(nb)["task"])
+            assert params["profile"] == profile and task == task_of[nb]
+
+
+def test_a_notebook_without_a_profile_block_runs_on_the_defaults(tmp_path, monkeypatch):
+    """A new notebook needs no profile edits: its own parameters cell gives task and filter, the profile the sizes."""
+    from s2dlib import config
+
+    monkeypatch.setattr(config, "PROFILES_DIR", tmp_path)
+    (tmp_path / "bare.yaml").write_text("defaults: {n_test: 7}\n")
+    jobs = dict(cli.plan("bare", ["bsm_judge"], {}, tmp_path))
+    assert jobs["bsm_judge"]["n_test"] == 7 and "task" not in jobs["bsm_judge"]
+    swap = {"filter": "swap_consistency"}  # needs the judge task's swap partners: checked with the notebook's own task
+    assert dict(cli.plan("bare", ["bsm_judge"], swap, tmp_path))["bsm_judge"]["filter"] == "swap_consistency"
+    with pytest.raises(ValueError, match="filter='swap_consistency': allowed values are .* for task 'coin_flip'"):
+        cli.plan("bare", ["rar_coin_flip"], swap, tmp_path)
 
 
 def test_runner_rejects_before_loading_any_model(tmp_path, monkeypatch, capsys):

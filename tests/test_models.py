@@ -78,9 +78,27 @@ def test_two_processes_building_one_model_both_succeed(tmp_path):
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
-    assert outs[0][0] == outs[1][0]  # one model, one fingerprint
+    assert outs[0][0].split()[-1] == outs[1][0].split()[-1]  # one model, one fingerprint (the builder also logs)
     left = [p.name for p in (tmp_path / "models").iterdir()]
     assert not [n for n in left if "partial" in n], left  # no staging folder left behind
+
+
+def test_concurrent_builders_build_once_and_clean_a_killed_builders_staging(tmp_path):
+    """Three processes want one folder at once: one builds (a 1 s build), the others wait and reuse it; a staging
+    folder that a SIGKILLed builder left is removed."""
+    import subprocess
+    import sys
+
+    dest = tmp_path / "model"
+    (tmp_path / "model.partial-999999").mkdir()  # what a killed builder leaves
+    code = ("import sys, time; from pathlib import Path; from s2dlib.staging import build_folder\n"
+            "def build(tmp):\n"
+            "    open(sys.argv[2], 'a').write('built\\n'); time.sleep(1); tmp.mkdir(); (tmp / 'w').write_text('x')\n"
+            "build_folder(Path(sys.argv[1]), build)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(dest), str(tmp_path / "log")]) for _ in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert (tmp_path / "log").read_text() == "built\n" and (dest / "w").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log", "model", "model.lock"]
 
 
 def test_staging_names_keep_the_whole_model_name(tmp_path):

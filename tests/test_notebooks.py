@@ -1,6 +1,7 @@
 """Execute every notebook through the runner (papermill) under the smoke profile and read back the recorded metrics."""
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,10 +57,16 @@ def test_runner_succeeds(smoke_run):
     assert rc == 0, runs
     assert {r["notebook"] for r in runs["results"]} == {*cli.notebook_names(), "summary"}
     assert all(r["status"] == "ok" for r in runs["results"])
+    for name in set(cli.notebook_names()) - set(EXPECTED):  # a user's own notebook: rows with n, tokens and a metric
+        rows = json.loads((tmp / "reports" / f"{name}.metrics.json").read_text())["rows"]
+        assert rows and all(r["status"] == "ok" and r["n"] > 0 and r["tokens"] > 0 for r in rows), name
 
 
-def test_every_notebook_has_expectations():
-    assert set(EXPECTED) == set(cli.notebook_names())
+def test_every_paper_notebook_has_expectations():
+    """Each notebook a paper table maps is pinned here; a user's own notebook gets the generic checks of the runner
+    test and a row in the index and the summary (`test_a_notebook_outside_the_paper_is_reported`)."""
+    mapped = {nb for t in report.paper_numbers()["notebooks"].values() for nb in t.values()}
+    assert set(EXPECTED) == mapped & set(cli.notebook_names())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -184,6 +191,21 @@ def test_summary_and_index(smoke_run):
     summary = (reports / "summary.html").read_text()
     assert "Table 1" in summary and "paper accuracy %" in summary and "data:image/png;base64" in summary
     assert "ours accuracy_biased %" in summary and "Distill S2A (no USC)" in summary  # Table 2 filled from our rows
+
+
+def test_a_notebook_outside_the_paper_is_reported(smoke_run, tmp_path):
+    """Metrics of a notebook no paper table maps (a copy of coin flip's under a new name) appear in the index with
+    a link and in the summary with their rows and CIs."""
+    _, tmp = smoke_run
+    reports = tmp_path / "reports"
+    shutil.copytree(tmp / "reports", reports)
+    shutil.copy(reports / "rar_coin_flip.metrics.json", reports / "my_method.metrics.json")
+    shutil.copy(reports / "rar_coin_flip.html", reports / "my_method.html")
+    assert cli.main(["report", "--reports", str(reports)]) == 0
+    assert 'href="my_method.html">my_method</a></td><td>not in the paper</td><td>coin_flip' in \
+        (reports / "index.html").read_text()
+    summary = (reports / "summary.html").read_text()
+    assert "my_method: task coin_flip, System 2 rar_2step (smoke run)" in summary and "Distill 2-step RaR" in summary
 
 
 def test_reports_render_in_chromium(smoke_run, browser, tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from s2dlib import cli, config, models
 from s2dlib.config import profile_names
@@ -143,6 +144,7 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["--set", "engine=tgi"], "engine='tgi': allowed values are"),
         (["--profile", "huge"], f"profile='huge': allowed values are {', '.join(profile_names())}"),
         (["--profile", "table1", "--only", "bsm_judge"], "--only 'bsm_judge': profile 'table1' covers only rar_last_letter, rar_coin_flip"),
+        (["--profile", "typo"], "profile 'typo' has parameters for notebook 'rar_lastletter': allowed values are bsm_judge, "),
         (["--set", "n_train=0"], "n_train=0: allowed values are integers >= 1"),
         (["--set", "n_test=-5"], "n_test=-5: allowed values are integers >= 1"),
         (["--set", "n_samples=1000"], "n_samples=1000: allowed values are 1 to 64"),
@@ -166,10 +168,12 @@ def test_bad_input_fails_fast_with_one_line_and_touches_nothing(guarded, monkeyp
 
     monkeypatch.setattr(models, "load_model", no_model)
     monkeypatch.setattr(models, "resolve_model", no_model)
-    # every shipped profile covers all notebooks; a user's profile may cover some (here Table 1 only)
+    # every shipped profile covers all notebooks; a user's profile may name the ones it covers (here Table 1 only),
+    # and a parameter block for a notebook that does not exist is refused
     profiles = tmp / "profiles"
     shutil.copytree(config.PROFILES_DIR, profiles)
-    (profiles / "table1.yaml").write_text("notebooks:\n  rar_last_letter: {task: last_letter}\n  rar_coin_flip: {task: coin_flip}\n")
+    (profiles / "table1.yaml").write_text("covers: [rar_last_letter, rar_coin_flip]\n")
+    (profiles / "typo.yaml").write_text("notebooks:\n  rar_lastletter: {n_test: 50}\n")
     monkeypatch.setattr(config, "PROFILES_DIR", profiles)
     for argv, message in bad_inputs(tmp):
         profile = [] if "--profile" in argv else ["--profile", "smoke"]
@@ -196,6 +200,12 @@ def test_failing_notebook_is_isolated(tmp_path, monkeypatch):
     broken.cells.insert(3, nbformat.v4.new_code_cell('raise RuntimeError("deliberate failure for the test")'))
     nbformat.write(broken, nb_dir / "rar_coin_flip.ipynb")
     monkeypatch.setattr(cli, "NOTEBOOK_DIR", nb_dir)
+    profiles = tmp_path / "profiles"  # the smoke profile's blocks for these two notebooks (a block for a missing one is refused)
+    profiles.mkdir()
+    smoke = yaml.safe_load((config.PROFILES_DIR / "smoke.yaml").read_text())
+    smoke["notebooks"] = {k: v for k, v in smoke["notebooks"].items() if k in ("rar_coin_flip", "rar_last_letter")}
+    (profiles / "smoke.yaml").write_text(yaml.safe_dump(smoke))
+    monkeypatch.setattr(config, "PROFILES_DIR", profiles)
     reports = tmp_path / "reports"
     rc = cli.main(["run", "--profile", "smoke", "--reports", str(reports), "--set", f"run_dir={tmp_path / 'runs'}",
                    f"data_dir={tmp_path / 'data'}", "n_train=4", "n_test=4", "n_samples=2", "n_val=0", "lr_grid=[]",

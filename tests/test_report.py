@@ -90,3 +90,16 @@ def test_rendered_report_has_no_machine_paths_and_no_code(tmp_path):
     cli.render_html(src, tmp_path / "x.html")
     html = (tmp_path / "x.html").read_text()
     assert "data in data/last_letter" in html and str(cli.ROOT) not in html and "secret_code_line" not in html
+
+
+def test_verdict_judge_must_clear_the_constant_position_level():
+    """The 2026-12-02 BSM run: System 1 below 50%, the distilled judge always one position (50.0% [50, 50])."""
+    def judge(system, acc, lo, hi, tokens, inconsistent):
+        return {"system": system, "status": "ok", "agreement": acc, "ci_low": lo, "ci_high": hi, "tokens": tokens,
+                "n": 100, "swap_inconsistent": inconsistent}
+    s1, bsm = judge("System 1", 37.0, 28.0, 46.0, 4, 54.0), judge("BSM", 42.0, 33.0, 51.0, 215, 56.0)
+    position = report.verdict([s1, bsm, judge("Distill BSM", 50.0, 50.0, 50.0, 4, 100.0)], "table4")
+    assert position.startswith("NOT REPRODUCED") and "constant-position level" in position
+    assert "swap-inconsistent on 100% of pairs" in position and "System 1 itself lies below" in position
+    judged = report.verdict([s1, bsm, judge("Distill BSM", 62.0, 55.0, 69.0, 4, 20.0)], "table4")
+    assert judged.startswith("REPRODUCED")
