@@ -212,7 +212,8 @@ NEGATIVE = {"table5"}  # tables where the paper reports that distillation fails 
 CONTROL = {"table2": ("accuracy_unbiased", "the training opinions name the true answer in 2 of 3 templates, so it learns "
                                            "to repeat the answer the user names, not the task")}
 # A judge that names the same position every time scores this much: each pair is judged in both orders, so the right
-# position alternates (gold verdicts here are A or B, never tie). A distilled judge must clear it (its CI above it), or it has learnt a position, not a verdict.
+# position alternates (gold verdicts here are A or B, never tie). A distilled judge must clear it (its CI above it), or
+# it has learnt a position, not a verdict.
 FLOOR = {"table4": (50.0, "the constant-position level (every pair is judged in both orders, so always naming the "
                           "same position scores 50%)")}
 PILOT_N = 50  # fewer test inputs than this: the verdict says the run is a pilot
@@ -349,11 +350,15 @@ def experiments(reports: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paper_notebooks() -> set[str]:
+    """The notebooks that some paper table maps (paper_numbers.json)."""
+    return {nb for tasks in paper_numbers()["notebooks"].values() for nb in tasks.values()}
+
+
 def other_experiments(reports: str | Path) -> dict[str, dict]:
     """Recorded metrics of notebooks that no paper table maps (a user's own method or task), by notebook name."""
-    mapped = {nb for tasks in paper_numbers()["notebooks"].values() for nb in tasks.values()}
-    return {f.name.removesuffix(".metrics.json"): json.loads(f.read_text())
-            for f in sorted(Path(reports).glob("*.metrics.json")) if f.name.removesuffix(".metrics.json") not in mapped}
+    records = {f.name.removesuffix(".metrics.json"): f for f in sorted(Path(reports).glob("*.metrics.json"))}
+    return {name: json.loads(f.read_text()) for name, f in records.items() if name not in paper_notebooks()}
 
 
 def other_results(record: dict) -> pd.DataFrame:
@@ -521,24 +526,21 @@ def write_index(reports: str | Path) -> Path:
     runs_file = reports / "runs.json"
     meta = json.loads(runs_file.read_text()) if runs_file.exists() else {}
     summary = {r["notebook"]: r for r in meta.get("results", [])}.get("summary", {})
-    rows = []
-    for _, e in exps.iterrows():
-        link = f'<a href="{e.notebook}.html">{e.notebook}</a>' if (reports / f"{e.notebook}.html").exists() else e.notebook
-        err = f'<div class="err">{html.escape(e.error)}</div>' if isinstance(e.error, str) else ""
-        wall = f"{e.wall_s:.0f} s" if isinstance(e.wall_s, (int, float)) and pd.notna(e.wall_s) else ""
-        prov = _metrics(e).get("provenance", {})
-        rows.append(f'<tr><td>{link}</td><td>{e.paper_table}</td><td>{e.task}</td>{headline_cells(e)}'
-                    f'<td class="{e.status.replace(" ", "-")}">{e.status}{err}</td><td>{wall}</td>'
-                    f'<td>{html.escape(str(prov.get("profile", "")))}</td>'
-                    f'<td>{html.escape(str(prov.get("model", "")))}, engine {prov.get("engine") or "hf"}, n_test '
-                    f'{prov.get("n_test", "")}</td></tr>')  # runs before the engine was recorded used hf
-    for name, record in other_experiments(reports).items():  # a user's own notebook: no paper roles to pick cells by
-        prov = record.get("provenance", {})
+    def row(name: str, table: str, task: str, headline: str, status: str, error, wall_s, prov: dict) -> str:
         link = f'<a href="{name}.html">{name}</a>' if (reports / f"{name}.html").exists() else name
-        rows.append(f'<tr><td>{link}</td><td>not in the paper</td><td>{html.escape(str(record.get("task", "")))}</td>'
-                    f'<td></td><td></td><td></td><td class="ok">ok</td><td>{prov.get("wall_s", 0):.0f} s</td>'
-                    f'<td>{html.escape(str(prov.get("profile", "")))}</td><td>{html.escape(str(prov.get("model", "")))}, '
-                    f'engine {prov.get("engine") or "hf"}, n_test {prov.get("n_test", "")}</td></tr>')
+        err = f'<div class="err">{html.escape(error)}</div>' if isinstance(error, str) else ""
+        wall = f"{wall_s:.0f} s" if isinstance(wall_s, (int, float)) and pd.notna(wall_s) else ""
+        return (f'<tr><td>{link}</td><td>{table}</td><td>{html.escape(str(task))}</td>{headline}'
+                f'<td class="{status.replace(" ", "-")}">{status}{err}</td><td>{wall}</td>'
+                f'<td>{html.escape(str(prov.get("profile", "")))}</td>'
+                f'<td>{html.escape(str(prov.get("model", "")))}, engine {prov.get("engine") or "hf"}, n_test '
+                f'{prov.get("n_test", "")}</td></tr>')  # runs before the engine was recorded used hf
+
+    rows = [row(e.notebook, e.paper_table, e.task, headline_cells(e), e.status, e.error, e.wall_s,
+                _metrics(e).get("provenance", {})) for _, e in exps.iterrows()]
+    rows += [row(name, "not in the paper", rec.get("task", ""), "<td></td>" * 3, "ok", None,  # no paper roles: no
+                 rec.get("provenance", {}).get("wall_s"), rec.get("provenance", {}))  # headline cells to pick
+             for name, rec in other_experiments(reports).items()]
     s_status = summary.get("status", "ok" if (reports / "summary.html").exists() else "not run")
     s_link = '<a href="summary.html">summary</a>' if (reports / "summary.html").exists() else "summary"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s2d reports</title><style>

@@ -65,8 +65,7 @@ def test_runner_succeeds(smoke_run):
 def test_every_paper_notebook_has_expectations():
     """Each notebook a paper table maps is pinned here; a user's own notebook gets the generic checks of the runner
     test and a row in the index and the summary (`test_a_notebook_outside_the_paper_is_reported`)."""
-    mapped = {nb for t in report.paper_numbers()["notebooks"].values() for nb in t.values()}
-    assert set(EXPECTED) == mapped & set(cli.notebook_names())
+    assert set(EXPECTED) == report.paper_notebooks() & set(cli.notebook_names())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
