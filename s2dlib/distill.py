@@ -221,7 +221,9 @@ def main(argv: list[str] | None = None) -> None:
     model, out = args.pop("model"), args.pop("out")
     rec = train_lora(model, pairs, out, LoraSFTConfig(**args))
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({k: rec[k] for k in ("steps", "losses", "train_seconds")}))
+        losses = rec["losses"] or [float("nan")]
+        print(f"{out}: {rec['steps']} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}, {rec['train_seconds']:.0f} s "
+              f"(losses per step: {out}/s2d_train.json)")
 
 
 if __name__ == "__main__":

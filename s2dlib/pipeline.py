@@ -170,11 +170,12 @@ class Experiment:
             for epochs in c.epochs_grid or [c.epochs]:
                 lora = replace(self.lora, lr=lr, epochs=epochs)
                 adapter = self.distill(f"validation lr{lr:g} ep{epochs:g}", targets, only=fit, lora=lora)
-                acc = float("nan")
+                score = {"accuracy": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
                 if adapter is not None:
                     out = self.generate("system1", val, c.greedy(), adapter=adapter)
-                    acc = 100 * float(np.mean([self.task.score(a[0], e) for a, e in zip(out.answers, val)]))
-                trials.append({"lr": lr, "epochs": epochs, "val_accuracy": acc})
+                    score = rate("accuracy", [self.task.score(a[0], e) for a, e in zip(out.answers, val)], c.seed)
+                trials.append({"lr": lr, "epochs": epochs, "val_accuracy": score["accuracy"],
+                               "val_ci_low": score["ci_low"], "val_ci_high": score["ci_high"]})
         best = max((t for t in trials if t["val_accuracy"] == t["val_accuracy"]), key=lambda t: t["val_accuracy"],
                    default=None)  # first of the best: grid order breaks ties
         if best is not None:

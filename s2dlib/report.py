@@ -202,7 +202,33 @@ def recipe_table(recipe: dict) -> pd.DataFrame:
     if trials.empty:
         return pd.DataFrame([{"lr": recipe["lr"], "epochs": recipe["epochs"], "chosen by": recipe["chosen_by"]}])
     trials["chosen"] = (trials["lr"] == recipe["lr"]) & (trials["epochs"] == recipe["epochs"])
+    if "val_ci_low" in trials:
+        trials["val_accuracy"] = [_interval({"accuracy": a, "ci_low": lo, "ci_high": hi}) for a, lo, hi
+                                  in zip(trials["val_accuracy"], trials.pop("val_ci_low"), trials.pop("val_ci_high"))]
+        return trials.rename(columns={"val_accuracy": "validation accuracy [95% CI]"})
     return trials.rename(columns={"val_accuracy": "validation accuracy %"})
+
+
+def recipe_note(recipe: dict) -> str:
+    """One sentence: which recipe the final adapters use, and whether validation separated it from the runner-up."""
+    name = f"lr {recipe['lr']:g}, {recipe['epochs']:g} epochs"
+    trials = recipe.get("trials") or []
+    if not trials:
+        return f"Recipe: {name} ({recipe['chosen_by']})."
+    chosen = next(t for t in trials if (t["lr"], t["epochs"]) == (recipe["lr"], recipe["epochs"]))
+    others = [t for t in trials if t is not chosen]
+    note = f"Recipe: {name}, chosen by {recipe['chosen_by']}"
+    if not others:
+        return note + "."
+    runner = max(others, key=lambda t: t["val_accuracy"])
+    runner_name = f"lr {runner['lr']:g}, {runner['epochs']:g} epochs: {runner['val_accuracy']:.1f}%"
+    if "val_ci_low" not in chosen:
+        return f"{note}; runner-up {runner_name} (no interval recorded)."
+    if runner["val_accuracy"] >= chosen["val_ci_low"]:
+        return (f"{note}: {_interval({'accuracy': chosen['val_accuracy'], 'ci_low': chosen['val_ci_low'], 'ci_high': chosen['val_ci_high']})}"
+                f"; the runner-up ({runner_name}) lies inside that interval, so validation did not separate them: the "
+                f"choice is the better point estimate (grid order breaks ties), not a shown effect.")
+    return f"{note}: it beats the runner-up ({runner_name}) beyond its 95% interval."
 
 
 MIN_GAIN = {"table1": 20.0}  # issue 14's criterion for RaR; elsewhere any gain with separated intervals

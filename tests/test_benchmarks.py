@@ -32,3 +32,25 @@ def test_ceiling_curve_refuses_a_bad_value_before_any_model_loads(tmp_path):
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stderr == "ceiling_curve: error: n_train=0: allowed values are integers >= 1\n"
     assert not (tmp_path / "x.json").exists()
+
+
+def test_adapter_serving_answers_every_test_question_in_chunks(tmp_path, tiny_model):
+    from s2dlib.distill import LoraSFTConfig, train_lora
+    from s2dlib.tasks import get_task
+    from s2dlib.tasks.base import save_examples
+
+    task = get_task("last_letter")
+    train, test = task.make_splits(4, 5, seed=1)
+    adapter = tmp_path / "adapter"
+    train_lora("tiny-random", [(task.direct_prompt(e.question), task.format_target(e.answer)) for e in train], adapter,
+               LoraSFTConfig(epochs=1, batch_size=4, r=8, alpha=16, dtype="float32"))
+    save_examples(test, tmp_path / "test.jsonl")
+    cmd = [sys.executable, "benchmarks/adapter_serving.py", "--engine", "hf", "--model", "tiny-random", "--adapter",
+           str(adapter), "--test", str(tmp_path / "test.jsonl"), "--chunk", "2", "--max-new-tokens", "4"]
+    done = subprocess.run(cmd, cwd=REPO, env=os.environ, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [r["answered"] for r in lines[:-1]] == [2, 4, 5]
+    final = lines[-1]
+    assert final["n"] == 5 and "+lora@" in final["fingerprint"] and 0 <= final["accuracy"] <= 100
+    assert 1 <= final["tokens_per_input"] <= 4 and "flags" in final["cpu"]

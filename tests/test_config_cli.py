@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from s2dlib import cli
-from s2dlib.config import ExperimentConfig, load_profile, profile_names
+from s2dlib.config import ExperimentConfig, profile_names
 from s2dlib.filters import FILTERS
 from s2dlib.tasks import TASKS
 from s2dlib.report import paper_numbers

@@ -106,10 +106,16 @@ def test_lora_adapter_is_merged_and_served(engines, tiny_model, tmp_path):
     assert again.fingerprint == tuned.fingerprint
 
 
-def test_auto_picks_ct2_on_a_cpu_without_bf16(monkeypatch):
+@pytest.mark.parametrize("bf16_units", [False, True])
+def test_auto_picks_ct2_on_a_cpu_even_where_vllm_is_installed(monkeypatch, bf16_units):
+    import s2dlib.engines.vllm as vllm_backend
     import s2dlib.models as models
 
-    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: bf16_units)
+    monkeypatch.setattr(vllm_backend, "available", lambda: True)  # faster at System 2 there, far slower at adapters
     assert resolve_engine("auto") == "ct2"
     cfg = ExperimentConfig.from_params({"model": "tiny-random", "engine": "ct2"})
     assert isinstance(make_engine(cfg), CT2Engine)

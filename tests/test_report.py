@@ -103,3 +103,19 @@ def test_verdict_judge_must_clear_the_constant_position_level():
     assert "swap-inconsistent on 100% of pairs" in position and "System 1 itself lies below" in position
     judged = report.verdict([s1, bsm, judge("Distill BSM", 62.0, 55.0, 69.0, 4, 20.0)], "table4")
     assert judged.startswith("REPRODUCED")
+
+
+def test_recipe_note_says_when_validation_did_not_separate_the_candidates():
+    def trial(lr, acc, lo, hi):
+        return {"lr": lr, "epochs": 2, "val_accuracy": acc, "val_ci_low": lo, "val_ci_high": hi}
+
+    recipe = {"chosen_by": "validation", "lr": 2e-4, "epochs": 2}
+    tie = report.recipe_note({**recipe, "trials": [trial(2e-4, 48.0, 34.0, 62.0), trial(1e-3, 46.0, 32.0, 60.0)]})
+    assert "lr 0.0002" in tie and "did not separate" in tie and "46.0%" in tie
+    clear = report.recipe_note({**recipe, "trials": [trial(2e-4, 80.0, 70.0, 90.0), trial(1e-3, 40.0, 26.0, 54.0)]})
+    assert "beats the runner-up" in clear and "did not separate" not in clear
+    table = report.recipe_table({**recipe, "trials": [trial(2e-4, 48.0, 34.0, 62.0), trial(1e-3, 46.0, 32.0, 60.0)]})
+    assert table["validation accuracy [95% CI]"].tolist() == ["48.0% [34.0, 62.0]", "46.0% [32.0, 60.0]"]
+    assert table["chosen"].tolist() == [True, False]
+    assert report.recipe_note({**recipe, "chosen_by": "the profile (not tuned)"}) == \
+        "Recipe: lr 0.0002, 2 epochs (the profile (not tuned))."

@@ -7,20 +7,20 @@ __all__ = ["Completion", "Engine", "EngineSlot", "Messages", "Sampling", "make_e
 
 
 def resolve_engine(name: str) -> str:
-    """'auto' -> the fastest installed backend for this hardware, as measured (benchmarks/engines.py): vLLM on a GPU
-    or a CPU with bf16 units; CTranslate2 int8 on a CPU without them (bf16 is emulated there, int8 kernels are not);
-    transformers when neither is installed. Other names pass through."""
+    """'auto' -> the fastest installed backend for this hardware, end to end, as measured (benchmarks/engines.py,
+    benchmarks/adapter_serving.py): vLLM on a GPU; CTranslate2 int8 on a CPU, with or without bf16 units (vLLM's CPU
+    build generates System 2 faster on a CPU with bf16 units but serves LoRA adapters many times slower, and every row
+    of a table runs on one engine); transformers when neither is installed. Other names pass through."""
     if name != "auto":
         return name
     import torch
 
-    from ..models import cpu_has_bf16
     from .ct2 import available as ct2_available
     from .vllm import available as vllm_available
 
-    if vllm_available() and (torch.cuda.is_available() or cpu_has_bf16()):
-        return "vllm"
-    return "ct2" if ct2_available() and not torch.cuda.is_available() else "hf"
+    if torch.cuda.is_available():
+        return "vllm" if vllm_available() else "hf"
+    return "ct2" if ct2_available() else "hf"
 
 
 def make_engine(cfg, adapter=None) -> Engine:
