@@ -18,10 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from s2dlib.config import ENGINES  # noqa: E402
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--engine", required=True, choices=["ct2", "vllm", "hf"])
+    ap.add_argument("--engine", required=True, choices=[e for e in ENGINES if e != "auto"])
     ap.add_argument("--adapter", required=True)
     ap.add_argument("--test", required=True, help="JSONL of test examples (question, answer)")
     ap.add_argument("--task", default="last_letter")

@@ -170,10 +170,11 @@ class Experiment:
             for epochs in c.epochs_grid or [c.epochs]:
                 lora = replace(self.lora, lr=lr, epochs=epochs)
                 adapter = self.distill(f"validation lr{lr:g} ep{epochs:g}", targets, only=fit, lora=lora)
-                score = {"accuracy": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+                correct = []  # no adapter (nothing kept): NaN accuracy and interval
                 if adapter is not None:
                     out = self.generate("system1", val, c.greedy(), adapter=adapter)
-                    score = rate("accuracy", [self.task.score(a[0], e) for a, e in zip(out.answers, val)], c.seed)
+                    correct = [self.task.score(a[0], e) for a, e in zip(out.answers, val)]
+                score = rate("accuracy", correct, c.seed)
                 trials.append({"lr": lr, "epochs": epochs, "val_accuracy": score["accuracy"],
                                "val_ci_low": score["ci_low"], "val_ci_high": score["ci_high"]})
         best = max((t for t in trials if t["val_accuracy"] == t["val_accuracy"]), key=lambda t: t["val_accuracy"],

@@ -203,10 +203,14 @@ def recipe_table(recipe: dict) -> pd.DataFrame:
         return pd.DataFrame([{"lr": recipe["lr"], "epochs": recipe["epochs"], "chosen by": recipe["chosen_by"]}])
     trials["chosen"] = (trials["lr"] == recipe["lr"]) & (trials["epochs"] == recipe["epochs"])
     if "val_ci_low" in trials:
-        trials["val_accuracy"] = [_interval({"accuracy": a, "ci_low": lo, "ci_high": hi}) for a, lo, hi
-                                  in zip(trials["val_accuracy"], trials.pop("val_ci_low"), trials.pop("val_ci_high"))]
+        trials["val_accuracy"] = [_val_interval(t) for t in recipe["trials"]]
+        trials = trials.drop(columns=["val_ci_low", "val_ci_high"])
         return trials.rename(columns={"val_accuracy": "validation accuracy [95% CI]"})
     return trials.rename(columns={"val_accuracy": "validation accuracy %"})
+
+
+def _val_interval(trial: dict) -> str:
+    return _interval({"accuracy": trial["val_accuracy"], "ci_low": trial["val_ci_low"], "ci_high": trial["val_ci_high"]})
 
 
 def recipe_note(recipe: dict) -> str:
@@ -225,9 +229,9 @@ def recipe_note(recipe: dict) -> str:
     if "val_ci_low" not in chosen:
         return f"{note}; runner-up {runner_name} (no interval recorded)."
     if runner["val_accuracy"] >= chosen["val_ci_low"]:
-        return (f"{note}: {_interval({'accuracy': chosen['val_accuracy'], 'ci_low': chosen['val_ci_low'], 'ci_high': chosen['val_ci_high']})}"
-                f"; the runner-up ({runner_name}) lies inside that interval, so validation did not separate them: the "
-                f"choice is the better point estimate (grid order breaks ties), not a shown effect.")
+        return (f"{note}: {_val_interval(chosen)}; the runner-up ({runner_name}) lies inside that interval, so "
+                f"validation did not separate them: the choice is the better point estimate (grid order breaks ties), "
+                f"not a shown effect.")
     return f"{note}: it beats the runner-up ({runner_name}) beyond its 95% interval."
 
 

@@ -108,10 +108,10 @@ def test_lora_adapter_is_merged_and_served(engines, tiny_model, tmp_path):
 
 @pytest.mark.parametrize("bf16_units", [False, True])
 def test_auto_picks_ct2_on_a_cpu_even_where_vllm_is_installed(monkeypatch, bf16_units):
+    import torch
+
     import s2dlib.engines.vllm as vllm_backend
     import s2dlib.models as models
-
-    import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(models, "cpu_has_bf16", lambda: bf16_units)
