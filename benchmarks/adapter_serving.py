@@ -4,7 +4,8 @@
         --test data/last_letter/k2-seed0-train300-test200/test.jsonl
 
 ct2 serves the adapter merged into the base weights and converted to int8 (once, cached by the adapter's hash; the
-load time below excludes a first conversion); vllm serves it unmerged as a `LoRARequest`. Prompts go in chunks so a
+load time below excludes a first conversion); vllm merges it on a CPU too (each load: merge, then start the model) and
+serves it unmerged as a `LoRARequest` on a GPU. Prompts go in chunks so a
 slow engine still prints its rate before it is stopped. Prints one JSON line per chunk and one for the whole run,
 with the CPU model and flags.
 """

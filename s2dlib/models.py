@@ -216,3 +216,34 @@ def load_model(name: str, adapter: str | Path | None = None, dtype: str = "auto"
         fingerprint = f"{fingerprint}+lora@{folder_hash(Path(adapter))[:16]}"
     model.eval()
     return model, tok, fingerprint
+
+
+def save_merged(base: str | Path, adapter: str | Path, dest: Path, dtype: str = "float32") -> Path:
+    """Base weights with the LoRA adapter merged in fp32 (as `load_model` merges it), saved in `dtype` as an HF folder."""
+    model, tok, _ = load_model(str(base), adapter=adapter, dtype="float32")
+    model.to(getattr(torch, dtype)).save_pretrained(dest)
+    tok.save_pretrained(dest)
+    return dest
+
+
+def save_merged_in_child(base: str | Path, adapter: str | Path, dest: Path, dtype: str = "float32") -> Path:
+    """`save_merged` in a child process, so the fp32 weights it loads (6 GB for the 1.5B) go back to the system when
+    it ends instead of staying in the notebook's heap beside a training run's."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "s2dlib.models", "--base", str(base), "--adapter", str(adapter),
+                    "--out", str(dest), "--dtype", dtype], check=True)
+    return dest
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m s2dlib.models", description="merge a LoRA adapter into its base model")
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--adapter", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    a = ap.parse_args()
+    save_merged(a.base, a.adapter, Path(a.out), a.dtype)

@@ -8,6 +8,7 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB; the default (4) is 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # engine in this process: no spawn under pytest
 
 from s2dlib.distill import LoraSFTConfig, train_lora  # noqa: E402
+from s2dlib.engines import vllm  # noqa: E402
 from s2dlib.engines.base import Sampling  # noqa: E402
 from s2dlib.engines.vllm import VLLMEngine  # noqa: E402
 from s2dlib.tasks import get_task  # noqa: E402
@@ -66,15 +67,19 @@ def test_lora_adapter_matches_merged_weights(engines, tiny_model, tmp_path):
     lora = VLLMEngine(str(tiny_model), dtype="float32", adapter=tmp_path / "adapter")
     served = lora.generate(ps, Sampling(max_new_tokens=12))
     assert engines[1].llm.llm_engine.vllm_config.lora_config is None  # the base model runs without LoRA layers
-    assert VLLMEngine(str(tiny_model), dtype="float32", adapter=tmp_path / "adapter").llm is lora.llm  # served per request
+    # on a CPU the adapter is merged into a plain model; a second engine for it reuses the loaded one
+    assert lora.lora is None and lora.llm.llm_engine.vllm_config.lora_config is None
+    assert VLLMEngine(str(tiny_model), dtype="float32", adapter=tmp_path / "adapter").llm is lora.llm
     assert lora.fingerprint == engines[1].fingerprint + fp[fp.index("+lora@"):]
     assert [c[0].text for c in served] == [c[0].text for c in merged]
     assert task.extract(served[0][0].text) == "zq"
+    merged_dirs = list(vllm._merged_root().iterdir())
+    assert len(merged_dirs) == 1 and merged_dirs[0].name.endswith(f".{os.getpid()}")
+    vllm.release()  # the merged weights go with the model that held them
+    assert not any(vllm._merged_root().iterdir())
 
 
 def test_release_frees_the_model_for_training(tiny_model):
-    from s2dlib.engines import vllm
-
     old = VLLMEngine(str(tiny_model), dtype="float32")
     before = [c[0].text for c in old.generate(direct_prompts(3), Sampling(max_new_tokens=8))]
     vllm.release()  # what the pipeline does before LoRA training

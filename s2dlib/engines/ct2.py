@@ -43,16 +43,6 @@ def _convert(src: Path, dest: Path) -> Path:
         str(src), low_cpu_mem_usage=True).convert(str(tmp), quantization=QUANTIZATION, force=True))
 
 
-def _merged_folder(base: Path, adapter: Path, dest: Path) -> Path:
-    """Base weights with the LoRA adapter merged in (fp32, as `load_model` merges it), saved as an HF folder."""
-    from ..models import load_model
-
-    model, tok, _ = load_model(str(base), adapter=adapter, dtype="float32")
-    model.save_pretrained(dest)
-    tok.save_pretrained(dest)
-    return dest
-
-
 def converted(name: str, adapter: str | Path | None = None) -> tuple[Path, Path, str]:
     """(CTranslate2 folder, HF folder for the tokenizer, fingerprint) of a model, + adapter; converting on first use.
 
@@ -79,6 +69,8 @@ def _convert_main(argv: list[str] | None = None) -> None:
     """Child process of `converted`: merge the adapter (if any) into the HF weights and convert to int8."""
     import argparse
 
+    from ..models import save_merged
+
     ap = argparse.ArgumentParser(prog="python -m s2dlib.engines.ct2")
     ap.add_argument("--hf", required=True)
     ap.add_argument("--out", required=True)
@@ -90,7 +82,7 @@ def _convert_main(argv: list[str] | None = None) -> None:
         return
     staging = dest.with_name(f"{dest.name}.merged-{os.getpid()}")
     try:
-        _convert(_merged_folder(Path(a.hf), Path(a.adapter), staging), dest)
+        _convert(save_merged(a.hf, a.adapter, staging), dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -1,13 +1,16 @@
 """vLLM backend: offline `LLM.generate` on the same rendered prompts as the transformers backend.
 
 One `LLM` stays loaded until LoRA training needs the memory (`release`) or a different one is asked for. The base model
-runs without LoRA support (LoRA layers cost 10-40% of 8x8 sampling throughput on the 1.5B here); engines for distilled
-adapters share one LoRA-enabled `LLM` that serves each adapter per request (`LoRARequest`), so a pipeline reloads once,
-between base and distilled evaluation. vllm is imported lazily: it is an optional install.
+runs without LoRA support (LoRA layers cost 10-40% of 8x8 sampling throughput on the 1.5B here). A distilled adapter
+is served on a GPU by one LoRA-enabled `LLM` per request (`LoRARequest`), so a pipeline reloads once, between base and
+distilled evaluation; on a CPU it is merged into the base weights and loaded as a plain model (LoRA per request ran
+~2.6 s per 7-token answer there, ~12x CTranslate2's merged adapter: benchmarks/adapter_serving.py). vllm is imported
+lazily: it is an optional install.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -51,27 +54,71 @@ def _cpu_defaults(path: str, tensor_parallel_size: int) -> dict:
             "max_model_len": max_len, "max_num_batched_tokens": max_len}
 
 
-def _llm(path: str, dtype: str, tensor_parallel_size: int, max_lora_rank: int | None):
-    """The loaded LLM for these arguments (max_lora_rank None: without LoRA support), replacing any other."""
+def _llm(path: str, dtype: str, tensor_parallel_size: int, max_lora_rank: int | None, build=None):
+    """The loaded LLM for these arguments (max_lora_rank None: without LoRA support), replacing any other; `build`
+    writes the model folder at `path` first (a merged adapter), once the previous model has freed the memory."""
     key = (path, dtype, tensor_parallel_size, max_lora_rank)
     if key not in _LLM:
         release()
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its per-start INFO lines would flood the reports
         from vllm import LLM
 
+        if build is not None:
+            build()
         lora = {} if max_lora_rank is None else {"enable_lora": True, "max_lora_rank": max_lora_rank, "max_loras": 1}
-        _LLM[key] = LLM(model=path, tokenizer=path, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=0,
-                        enable_prefix_caching=True, **lora, **_cpu_defaults(path, tensor_parallel_size))
+        try:
+            _LLM[key] = LLM(model=path, tokenizer=path, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=0,
+                            enable_prefix_caching=True, **lora, **_cpu_defaults(path, tensor_parallel_size))
+        except BaseException:
+            _remove_merged(path)
+            raise
     return _LLM[key]
+
+
+def _merged_root() -> Path:
+    from ..models import cache_dir
+
+    return cache_dir() / "vllm-merged"
+
+
+def _merged_path(path: str, adapter: Path, dtype: str) -> Path:
+    """Where this process merges `adapter` into the base at `path` in `dtype` (~3 GB for the 1.5B in bf16, kept only
+    while its LLM is loaded: the cache need not hold one per adapter). Folders of dead processes are removed here."""
+    from ..models import folder_hash
+
+    root = _merged_root()
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        pid = old.name.rpartition(".")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return root / f"{Path(path).name}+lora@{folder_hash(adapter)[:16]}-{dtype}.{os.getpid()}"
+
+
+def _remove_merged(path: str) -> None:
+    if Path(path).parent == _merged_root():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def release() -> None:
     """Shut the loaded LLM and its engine process down: LoRA training needs the memory (a 1.5B in fp32 plus its KV
-    cache is ~12 GB in vLLM), and the next `VLLMEngine` starts a fresh one."""
+    cache is ~12 GB in vLLM), and the next `VLLMEngine` starts a fresh one. A merged adapter's folder goes with it."""
     import gc
 
     while _LLM:
-        _LLM.popitem()[1].llm_engine.engine_core.shutdown()
+        (path, *_), llm = _LLM.popitem()
+        llm.llm_engine.engine_core.shutdown()
+        _remove_merged(path)
     gc.collect()
 
 
@@ -89,17 +136,28 @@ class VLLMEngine:
         rank = next((r for r in LORA_RANKS if r >= max_lora_rank), None)
         if rank is None:
             raise ValueError(f"lora_r={max_lora_rank}: allowed values are <= {LORA_RANKS[-1]} with engine='vllm'")
-        self.llm = _llm(str(path), dt, tensor_parallel_size, None if adapter is None else rank)
+        from vllm.platforms import current_platform
+
         self.tok = AutoTokenizer.from_pretrained(path)
         # Sampled outputs differ between backends, so cache keys must too (the model part stays HF's).
         self.fingerprint = f"{fingerprint}:{dt}+vllm"
         self.lora = None
-        if adapter is not None:
-            from vllm.lora.request import LoRARequest
+        if adapter is None:
+            self.llm = _llm(str(path), dt, tensor_parallel_size, None)
+            return
+        digest = folder_hash(Path(adapter))[:16]
+        self.fingerprint += f"+lora@{digest}"
+        if current_platform.is_cpu():
+            from ..models import save_merged_in_child
 
-            digest = folder_hash(Path(adapter))[:16]
-            self.lora = LoRARequest(digest, int(digest[:7], 16) + 1, str(Path(adapter).resolve()))
-            self.fingerprint += f"+lora@{digest}"
+            merged = _merged_path(str(path), Path(adapter), dt)
+            self.llm = _llm(str(merged), dt, tensor_parallel_size, None,
+                            build=lambda: save_merged_in_child(path, adapter, merged, dt))
+            return
+        from vllm.lora.request import LoRARequest
+
+        self.llm = _llm(str(path), dt, tensor_parallel_size, rank)
+        self.lora = LoRARequest(digest, int(digest[:7], 16) + 1, str(Path(adapter).resolve()))
 
     def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]:
         """All prompts in one call (vLLM schedules them). Each prompt gets its own seed from its text, and vLLM gives
