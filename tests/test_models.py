@@ -104,3 +104,26 @@ def test_concurrent_builders_build_once_and_clean_a_killed_builders_staging(tmp_
 def test_staging_names_keep_the_whole_model_name(tmp_path):
     staged = staging_path(tmp_path / "qwen2.5-coder-1.5b-instruct")
     assert staged.name.startswith("qwen2.5-coder-1.5b-instruct.partial-")
+
+
+def test_vllm_merged_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
+    """A CPU vLLM engine merges each adapter into a ~3 GB folder named after its process; one a killed run left
+    behind is removed by the next, a live process's folder is kept (no vllm install needed: paths only)."""
+    import os
+    import subprocess
+    import sys
+
+    from s2dlib.engines import vllm
+
+    monkeypatch.setenv("S2D_CACHE", str(tmp_path))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    root = tmp_path / "vllm-merged"
+    for pid in (dead.pid, os.getppid()):
+        (root / f"base+lora@0123-bfloat16.{pid}").mkdir(parents=True)
+    path = vllm._merged_path("/models/base", adapter, "bfloat16")
+    assert path.parent == root and path.name.startswith("base+lora@") and path.name.endswith(f"-bfloat16.{os.getpid()}")
+    assert sorted(p.name for p in root.iterdir()) == [f"base+lora@0123-bfloat16.{os.getppid()}"]
