@@ -23,9 +23,14 @@ def package_versions(names=PACKAGES) -> dict[str, str | None]:
     return {p: ver(p) for p in names}
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS reports one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def cpu_info() -> dict:
     """CPU model, usable cores and the flags that decide which kernels run fast (bf16 units, AMX, VNNI, AVX512)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:

@@ -6,8 +6,9 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
 if WORKERS > 1:  # share the cores among pytest-xdist workers instead of oversubscribing them
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // WORKERS)))
+    from s2dlib.provenance import usable_cores
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // WORKERS)))
 # The longest files first (papermill runs of every notebook, crash-and-resume runs: ~4-5 of the suite's ~11 minutes),
 # so the other worker works through the short ones meanwhile instead of both waiting on them at the end.
 LONGEST_FIRST = ("test_notebooks.py", "test_reliability.py")

@@ -116,14 +116,11 @@ def test_vllm_merged_folders_of_dead_processes_are_removed(tmp_path, monkeypatch
     from s2dlib.engines import vllm
 
     monkeypatch.setenv("S2D_CACHE", str(tmp_path))
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text("{}")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     root = tmp_path / "vllm-merged"
     for pid in (dead.pid, os.getppid()):
         (root / f"base+lora@0123-bfloat16.{pid}").mkdir(parents=True)
-    path = vllm._merged_path("/models/base", adapter, "bfloat16")
+    path = vllm._merged_path("/models/base", "0123456789abcdef", "bfloat16")
     assert path.parent == root and path.name.startswith("base+lora@") and path.name.endswith(f"-bfloat16.{os.getpid()}")
     assert sorted(p.name for p in root.iterdir()) == [f"base+lora@0123-bfloat16.{os.getppid()}"]

@@ -102,9 +102,10 @@ class CT2Engine:
         folder, hf, self.fingerprint = converted(name, adapter)
         self.tok = AutoTokenizer.from_pretrained(hf)
         self.batch_size = batch_size
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        from ..provenance import usable_cores
+
         self.generator = ctranslate2.Generator(str(folder), device="cpu", compute_type=QUANTIZATION,
-                                               intra_threads=threads or cores)
+                                               intra_threads=threads or usable_cores())
         from transformers import GenerationConfig
 
         try:

@@ -81,18 +81,17 @@ def _merged_root() -> Path:
     return cache_dir() / "vllm-merged"
 
 
-def _merged_path(path: str, adapter: Path, dtype: str) -> Path:
-    """Where this process merges `adapter` into the base at `path` in `dtype` (~3 GB for the 1.5B in bf16, kept only
-    while its LLM is loaded: the cache need not hold one per adapter). Folders of dead processes are removed here."""
-    from ..models import folder_hash
-
+def _merged_path(path: str, digest: str, dtype: str) -> Path:
+    """Where this process merges the adapter with hash `digest` into the base at `path` in `dtype` (~3 GB for the 1.5B
+    in bf16, kept only while its LLM is loaded: the cache need not hold one per adapter). Folders of dead processes are
+    removed here."""
     root = _merged_root()
     root.mkdir(parents=True, exist_ok=True)
     for old in root.iterdir():
         pid = old.name.rpartition(".")[2]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
-    return root / f"{Path(path).name}+lora@{folder_hash(adapter)[:16]}-{dtype}.{os.getpid()}"
+    return root / f"{Path(path).name}+lora@{digest}-{dtype}.{os.getpid()}"
 
 
 def _remove_merged(path: str) -> None:
@@ -150,7 +149,7 @@ class VLLMEngine:
         if current_platform.is_cpu():
             from ..models import save_merged_in_child
 
-            merged = _merged_path(str(path), Path(adapter), dt)
+            merged = _merged_path(str(path), digest, dt)
             self.llm = _llm(str(merged), dt, tensor_parallel_size, None,
                             build=lambda: save_merged_in_child(path, adapter, merged, dt))
             return
