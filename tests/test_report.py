@@ -31,6 +31,22 @@ def test_verdict_compares_the_gold_ceiling_with_system1_and_the_distilled_model(
     assert report.verdict([S1], "table1").startswith("Not decidable")
 
 
+def test_verdict_takes_the_ceilings_best_learning_curve_point():
+    flat, gold = row("Distill 2-step RaR", 6.0, 2.0, 10.0, 8), row(report.GOLD, 8.0, 3.0, 13.0, 8)
+    def point(system, n, acc, lo, hi):
+        return {**row(f"{system} ({n} pairs)", acc, lo, hi, 8), "curve": system, "n_pairs": n}
+    curve = [point(report.GOLD, 100, 89.0, 84.5, 93.0), point(report.GOLD, 50, 9.0, 4.0, 14.0),
+             point("Distill 2-step RaR", 100, 7.0, 3.0, 11.0)]
+    high = report.verdict([S1, S2, flat, gold], "table1", curve=curve)
+    assert "89.0% [84.5, 93.0] at 100 pairs but 8.0% [3.0, 13.0] on all its pairs" in high
+    assert "targets (or how many the filter kept) are what falls short" in high and "Even the gold" not in high
+    # a distilled model that reaches the ceiling's best point at some size is not what falls short
+    caught = report.verdict([S1, S2, flat, gold], "table1", curve=curve + [point("Distill 2-step RaR", 50, 85.0, 80.0, 90.0)])
+    assert "distilled model reaches its interval" in caught
+    low = report.verdict([S1, S2, flat, gold], "table1", curve=curve[1:])
+    assert "stays within System 1's interval at every learning-curve size" in low
+
+
 def test_verdict_reads_each_tables_metric_and_the_negative_result():
     def biased(system, acc, lo, hi, tokens):
         return {"system": system, "status": "ok", "accuracy_biased": acc, "ci_low_biased": lo, "ci_high_biased": hi,
