@@ -24,7 +24,7 @@ from .evaluate import accuracy_row, maj_at_k, rate, step_diagnostics
 from .filters import FilterResult, build_filter, filter_stats
 from .methods import MethodOutput, build_method
 from .methods.base import user
-from .provenance import environment
+from .provenance import environment, git_commit
 from .tasks import Example, check_disjoint, save_examples, source_of
 
 NOT_TRAINED = "not run: no distilled model (the filter kept no example)"
@@ -60,6 +60,29 @@ class Experiment:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+            self._log_session()
+
+    def _session(self) -> dict:
+        """This session's entry in the run directory's log: when, how long per stage, how much was generated."""
+        now = datetime.now(timezone.utc)
+        return {"started_utc": self.started.isoformat(timespec="seconds"), "last_utc": now.isoformat(timespec="seconds"),
+                "wall_s": round((now - self.started).total_seconds(), 1),
+                "stage_s": {k: round(v, 1) for k, v in self.timings.items()},
+                "completions_generated": self.cache.added, "completions_reused": self.cache.reused,
+                "git_commit": git_commit()}
+
+    def _log_session(self) -> list[dict]:
+        """Rewrite `sessions.json` in the run directory with this session's entry updated after every stage, so a run
+        that is stopped and resumed (or re-rendered from its cache) still reports what each session cost."""
+        path = self.dir / "sessions.json"
+        past = [e for e in (json.loads(path.read_text()) if path.exists() else [])
+                if e["started_utc"] != self.started.isoformat(timespec="seconds")]
+        sessions = past + [self._session()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sessions, indent=1))
+        tmp.replace(path)
+        return sessions
 
     # ---- data -------------------------------------------------------------------------------------------------
     def load_data(self) -> tuple[list[Example], list[Example]]:
@@ -305,6 +328,8 @@ class Experiment:
             "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "engine": resolve_engine(self.cfg.engine),
             **environment(),
             "completions": {"generated": self.cache.added, "reused": self.cache.reused, "skipped_lines": self.cache.skipped},
+            # every session that worked in this run directory; their wall times add up to the run's cost from empty
+            "sessions": (sessions := self._log_session()), "sessions_wall_s": round(sum(e["wall_s"] for e in sessions), 1),
         }
 
     def save_metrics(self, path: str | Path | None = None, table: str = "", system2: str = "") -> dict:

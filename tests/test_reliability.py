@@ -77,6 +77,10 @@ def test_sigkill_during_generation_then_resume(baseline, tmp_path):
     assert done["reused"] >= finished
     # (b) the same results as the uninterrupted run
     assert stable(resumed) == stable(full)
+    # (c) the killed session still counts in the run's cost: logged up to its last finished stage
+    killed, last = resumed["provenance"]["sessions"]
+    assert "data" in killed["stage_s"] and "evaluate" not in killed["stage_s"] and "evaluate" in last["stage_s"]
+    assert resumed["provenance"]["sessions_wall_s"] == round(killed["wall_s"] + last["wall_s"], 1)
 
 
 def test_same_seed_same_results_and_data(baseline, tmp_path):
