@@ -366,10 +366,13 @@ def answers_table(exp, n: int = 5, width: int = 80) -> pd.DataFrame:
 
 
 def provenance_table(prov: dict) -> pd.DataFrame:
+    """One row per recorded field: nested dicts as `key.sub`, a list of records (the sessions) one row per entry."""
     flat = {}
     for k, v in prov.items():
         if isinstance(v, dict):
             flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        elif isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
+            flat.update({f"{k}[{i}]": ", ".join(f"{kk}={vv}" for kk, vv in e.items()) for i, e in enumerate(v)})
         else:
             flat[k] = v
     return pd.DataFrame({"": list(flat), "value": ["" if v is None else str(v) for v in flat.values()]})
@@ -540,7 +543,7 @@ def provenance_overview(exps: pd.DataFrame) -> pd.DataFrame:
         rows.append({"notebook": e.notebook, "status": e.status, "error": e.error, "model": p.get("model_fingerprint"),
                      "profile": p.get("profile"), "n_train": p.get("n_train"), "n_test": p.get("n_test"),
                      "n_samples": p.get("n_samples"), "seed": p.get("seed"), "finished (UTC)": p.get("finished_utc"),
-                     "wall s": e.wall_s, "stages s": p.get("stage_s"), "git": p.get("git_commit"),
+                     "wall s": e.wall_s, "all sessions s": p.get("sessions_wall_s"), "stages s": p.get("stage_s"), "git": p.get("git_commit"),
                      "torch / transformers / peft": "/".join(str(p.get("packages", {}).get(k)) for k in ("torch", "transformers", "peft"))
                      if p else None})
     return pd.DataFrame(rows)

@@ -1,4 +1,6 @@
 import hashlib
+import os
+from pathlib import Path
 
 import pytest
 
@@ -68,7 +70,6 @@ def test_fingerprints_are_stable_and_content_based(tiny_model, tmp_path):
 
 def test_two_processes_building_one_model_both_succeed(tmp_path):
     """Concurrent first use of a model (two notebooks, two users) must not collide on a shared staging folder."""
-    import os
     import subprocess
     import sys
 
@@ -109,7 +110,6 @@ def test_staging_names_keep_the_whole_model_name(tmp_path):
 def test_vllm_merged_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
     """A CPU vLLM engine merges each adapter into a ~3 GB folder named after its process; one a killed run left
     behind is removed by the next, a live process's folder is kept (no vllm install needed: paths only)."""
-    import os
     import subprocess
     import sys
 
@@ -124,3 +124,24 @@ def test_vllm_merged_folders_of_dead_processes_are_removed(tmp_path, monkeypatch
     path = vllm._merged_path("/models/base", "0123456789abcdef", "bfloat16")
     assert path.parent == root and path.name.startswith("base+lora@") and path.name.endswith(f"-bfloat16.{os.getpid()}")
     assert sorted(p.name for p in root.iterdir()) == [f"base+lora@0123-bfloat16.{os.getppid()}"]
+
+
+def test_vllm_merged_folder_goes_when_the_process_exits(tmp_path):
+    """A script that loads a merged adapter and exits without release() (a benchmark, a notebook kernel) leaves no
+    folder behind; a stand-in `vllm` module keeps this to paths and processes."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "fake"
+    (fake / "vllm").mkdir(parents=True)
+    (fake / "vllm" / "__init__.py").write_text("class LLM:\n    def __init__(self, **kw):\n        pass\n")
+    script = (
+        "import sys; from pathlib import Path; from s2dlib.engines import vllm\n"
+        "vllm._cpu_defaults = lambda path, tp: {}\n"
+        "path = vllm._merged_path('/models/base', '0123456789abcdef', 'bfloat16')\n"
+        "vllm._llm(str(path), 'bfloat16', 1, None, build=lambda: path.mkdir())\n"
+        "assert path.is_dir(); print(path)\n")
+    env = {**os.environ, "S2D_CACHE": str(tmp_path / "cache"), "PYTHONPATH": f"{fake}{os.pathsep}{Path(__file__).parents[1]}"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    merged = Path(out.stdout.strip())
+    assert merged.parent == tmp_path / "cache" / "vllm-merged" and not merged.exists()

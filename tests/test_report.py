@@ -135,3 +135,10 @@ def test_recipe_note_says_when_validation_did_not_separate_the_candidates():
     assert table["chosen"].tolist() == [True, False]
     assert report.recipe_note({**recipe, "chosen_by": "the profile (not tuned)"}) == \
         "Recipe: lr 0.0002, 2 epochs (the profile (not tuned))."
+
+
+def test_provenance_table_shows_one_row_per_session():
+    prov = {"seed": 0, "cpu": {"model": "X"}, "sessions": [{"started_utc": "t0", "wall_s": 5.0}, {"started_utc": "t1", "wall_s": 2.5}]}
+    table = report.provenance_table(prov)
+    assert dict(zip(table[""], table["value"])) == {"seed": "0", "cpu.model": "X", "sessions[0]": "started_utc=t0, wall_s=5.0",
+                                                   "sessions[1]": "started_utc=t1, wall_s=2.5"}

@@ -9,6 +9,7 @@ lazily: it is an optional install.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import time
@@ -65,6 +66,7 @@ def _llm(path: str, dtype: str, tensor_parallel_size: int, max_lora_rank: int | 
 
         if build is not None:
             build()
+            atexit.register(_remove_merged, path)  # a script that never calls release() leaves no 3 GB folder behind
         lora = {} if max_lora_rank is None else {"enable_lora": True, "max_lora_rank": max_lora_rank, "max_loras": 1}
         try:
             _LLM[key] = LLM(model=path, tokenizer=path, dtype=dtype, tensor_parallel_size=tensor_parallel_size, seed=0,
