@@ -38,6 +38,7 @@ class Experiment:
         self.cache = CompletionCache(self.dir / "generations.jsonl")
         self.timings: dict[str, float] = {}
         self.started = datetime.now(timezone.utc)
+        self.git = git_commit()  # the code this session imported; a commit made while it runs is not it
         self.engines = EngineSlot(cfg, self.cache)
         self.train: list[Example] = []
         self.test: list[Example] = []
@@ -69,7 +70,7 @@ class Experiment:
                 "wall_s": round((now - self.started).total_seconds(), 1),
                 "stage_s": {k: round(v, 1) for k, v in self.timings.items()},
                 "completions_generated": self.cache.added, "completions_reused": self.cache.reused,
-                "git_commit": git_commit()}
+                "git_commit": self.git}
 
     def _log_session(self) -> list[dict]:
         """Rewrite `sessions.json` in the run directory with this session's entry updated after every stage, so a run
@@ -326,7 +327,7 @@ class Experiment:
             "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "wall_s": round((datetime.now(timezone.utc) - self.started).total_seconds(), 1),
             "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "engine": resolve_engine(self.cfg.engine),
-            **environment(),
+            **environment(), "git_commit": self.git,
             "completions": {"generated": self.cache.added, "reused": self.cache.reused, "skipped_lines": self.cache.skipped},
             # every session that worked in this run directory; their wall times add up to the run's cost from empty
             "sessions": (sessions := self._log_session()), "sessions_wall_s": round(sum(e["wall_s"] for e in sessions), 1),

@@ -41,12 +41,16 @@ def cpu_info() -> dict:
 
 
 def git_commit() -> str | None:
+    """HEAD's short hash, with '+dirty' when the code (s2dlib/, notebooks/) differs from it: the figures of such a run
+    come from no commit."""
+    here = Path(__file__).parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "s2dlib", "notebooks"], cwd=here.parent,
+                               capture_output=True).returncode == 1
     except OSError:
         return None
-    return out.stdout.strip() or None
+    return (out.stdout.strip() + ("+dirty" if dirty else "")) or None
 
 
 def environment() -> dict:
