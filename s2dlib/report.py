@@ -393,9 +393,11 @@ def experiments(reports: str | Path) -> pd.DataFrame:
             if status == "ok" and not mfile.exists():
                 status = "failed"
             m = json.loads(mfile.read_text()) if mfile.exists() and status == "ok" else None
+            # a run resumed or re-rendered from its cache costs what all its sessions took, not the last command
+            prov = (m or {}).get("provenance", {})
+            wall = prov.get("sessions_wall_s") or run.get("wall_s", prov.get("wall_s"))
             rows.append({"notebook": nb, "paper_table": table, "task": task, "status": status,
-                         "error": run.get("error"), "wall_s": run.get("wall_s", m and m["provenance"].get("wall_s")),
-                         "metrics": m})
+                         "error": run.get("error"), "wall_s": wall, "metrics": m})
     return pd.DataFrame(rows)
 
 

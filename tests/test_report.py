@@ -142,3 +142,17 @@ def test_provenance_table_shows_one_row_per_session():
     table = report.provenance_table(prov)
     assert dict(zip(table[""], table["value"])) == {"seed": "0", "cpu.model": "X", "sessions[0]": "started_utc=t0, wall_s=5.0",
                                                    "sessions[1]": "started_utc=t1, wall_s=2.5"}
+
+
+def test_summary_counts_every_session_of_a_run(tmp_path):
+    """A run resumed or re-rendered from its cache is reported at what all its sessions took, not the last command."""
+    import json
+
+    (tmp_path / "runs.json").write_text(json.dumps({"results": [
+        {"notebook": "rar_coin_flip", "status": "ok", "wall_s": 150.0},
+        {"notebook": "rar_last_letter", "status": "ok", "wall_s": 90.0}]}))
+    prov = {"wall_s": 150.0, "sessions": [{"wall_s": 9000.0}, {"wall_s": 150.0}], "sessions_wall_s": 9150.0}
+    (tmp_path / "rar_coin_flip.metrics.json").write_text(json.dumps({"rows": [], "provenance": prov}))
+    (tmp_path / "rar_last_letter.metrics.json").write_text(json.dumps({"rows": [], "provenance": {"wall_s": 90.0}}))
+    walls = report.experiments(tmp_path).set_index("notebook").wall_s
+    assert walls["rar_coin_flip"] == 9150.0 and walls["rar_last_letter"] == 90.0
