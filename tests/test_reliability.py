@@ -228,3 +228,23 @@ def test_disk_guard_says_how_much(monkeypatch, tmp_path):
     with pytest.raises(OSError, match=r"converting model 'qwen2.5-coder-1.5b-instruct' needs ~5.6 GB free there, only 0.1 GB left"):
         models.check_disk("qwen2.5-coder-1.5b-instruct")
     models.check_disk("tiny-random")  # built locally, small: never blocked
+
+
+def test_git_commit_is_marked_dirty_when_the_code_differs(tmp_path):
+    """A report's commit must name the code that ran: '+dirty' once s2dlib/ or notebooks/ differ from HEAD, not for
+    other files (a run rewrites reports/ itself)."""
+    import s2dlib.provenance as prov
+
+    repo = tmp_path / "repo"
+    (repo / "s2dlib").mkdir(parents=True)
+    shutil.copy(prov.__file__, repo / "s2dlib" / "provenance.py")
+    (repo / "README.md").write_text("a\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "init"]):
+        subprocess.run(git + args, check=True)
+    ask = [sys.executable, "-c", "import provenance; print(provenance.git_commit())"]
+    commit = lambda: subprocess.run(ask, cwd=repo / "s2dlib", capture_output=True, text=True, check=True).stdout.strip()  # noqa: E731
+    (repo / "README.md").write_text("b\n")
+    clean = commit()
+    (repo / "s2dlib" / "provenance.py").write_text((repo / "s2dlib" / "provenance.py").read_text() + "\n# changed\n")
+    assert len(clean) >= 7 and "+" not in clean and commit() == clean + "+dirty"
