@@ -32,6 +32,7 @@ class CompletionCache:
         self.skipped = 0  # unreadable lines seen on load
         self.added = 0  # completions generated and stored by this process
         self.reused = 0  # completions served from what was already stored
+        self.on_put = None  # called after each stored chunk (the run's session log follows the work as it lands)
         if self.path.exists():
             self._load()
 
@@ -65,6 +66,8 @@ class CompletionCache:
             f.writelines(lines)
             f.flush()
             os.fsync(f.fileno())
+        if self.on_put is not None:
+            self.on_put()
 
 
 class CachedEngine:

@@ -36,7 +36,9 @@ class Experiment:
         self.dir = Path(cfg.run_dir) / cfg.profile / name
         self.task = cfg.make_task()
         self.cache = CompletionCache(self.dir / "generations.jsonl")
+        self.cache.on_put = self._log_session  # a killed session still counts the chunks it finished
         self.timings: dict[str, float] = {}
+        self._running: dict[str, float] = {}  # stages under way: their start (perf_counter)
         self.started = datetime.now(timezone.utc)
         self.git = git_commit()  # the code this session imported; a commit made while it runs is not it
         self.engines = EngineSlot(cfg, self.cache)
@@ -56,28 +58,33 @@ class Experiment:
     @contextmanager
     def stage(self, name: str):
         """Time a stage (accumulated over calls) for the report's stage-by-stage wall times."""
-        t0 = time.perf_counter()
+        t0 = self._running[name] = time.perf_counter()
         try:
             yield
         finally:
+            del self._running[name]
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
             self._log_session()
 
     def _session(self) -> dict:
         """This session's entry in the run directory's log: when, how long per stage, how much was generated."""
-        now = datetime.now(timezone.utc)
-        return {"started_utc": self.started.isoformat(timespec="seconds"), "last_utc": now.isoformat(timespec="seconds"),
+        now, clock = datetime.now(timezone.utc), time.perf_counter()
+        stages = dict(self.timings)
+        for name, t0 in self._running.items():
+            stages[name] = stages.get(name, 0.0) + clock - t0
+        return {"started_utc": self.started.isoformat(timespec="milliseconds"), "last_utc": now.isoformat(timespec="seconds"),
                 "wall_s": round((now - self.started).total_seconds(), 1),
-                "stage_s": {k: round(v, 1) for k, v in self.timings.items()},
+                "stage_s": {k: round(v, 1) for k, v in stages.items()},
                 "completions_generated": self.cache.added, "completions_reused": self.cache.reused,
                 "git_commit": self.git}
 
     def _log_session(self) -> list[dict]:
-        """Rewrite `sessions.json` in the run directory with this session's entry updated after every stage, so a run
-        that is stopped and resumed (or re-rendered from its cache) still reports what each session cost."""
+        """Rewrite `sessions.json` in the run directory with this session's entry, updated after every stage and every
+        stored chunk of completions, so a run that is stopped and resumed (or re-rendered from its cache) still reports
+        what each session cost."""
         path = self.dir / "sessions.json"
         past = [e for e in (json.loads(path.read_text()) if path.exists() else [])
-                if e["started_utc"] != self.started.isoformat(timespec="seconds")]
+                if e["started_utc"] != self.started.isoformat(timespec="milliseconds")]
         sessions = past + [self._session()]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

@@ -77,9 +77,10 @@ def test_sigkill_during_generation_then_resume(baseline, tmp_path):
     assert done["reused"] >= finished
     # (b) the same results as the uninterrupted run
     assert stable(resumed) == stable(full)
-    # (c) the killed session still counts in the run's cost: logged up to its last finished stage
+    # (c) the killed session still counts in the run's cost: logged up to its last stored chunk
     killed, last = resumed["provenance"]["sessions"]
-    assert "data" in killed["stage_s"] and "evaluate" not in killed["stage_s"] and "evaluate" in last["stage_s"]
+    assert "generate" in killed["stage_s"] and "evaluate" not in killed["stage_s"] and "evaluate" in last["stage_s"]
+    assert 0 < killed["completions_generated"] <= finished
     assert resumed["provenance"]["sessions_wall_s"] == round(killed["wall_s"] + last["wall_s"], 1)
 
 
@@ -248,3 +249,20 @@ def test_git_commit_is_marked_dirty_when_the_code_differs(tmp_path):
     clean = commit()
     (repo / "s2dlib" / "provenance.py").write_text((repo / "s2dlib" / "provenance.py").read_text() + "\n# changed\n")
     assert len(clean) >= 7 and "+" not in clean and commit() == clean + "+dirty"
+
+
+def test_session_log_follows_each_stored_chunk(tmp_path):
+    """A session killed mid-stage has already logged the stage's time so far and the completions it stored."""
+    from s2dlib.config import ExperimentConfig
+    from s2dlib.pipeline import Experiment
+
+    exp = Experiment(ExperimentConfig(task="last_letter", model="tiny-random", run_dir=str(tmp_path)), "unit")
+    log = exp.dir / "sessions.json"
+    with exp.stage("generate"):
+        time.sleep(0.2)
+        exp.cache.put_many([("k1", Completion("a", 1, 0.1)), ("k2", Completion("b", 1, 0.1))])
+        (entry,) = json.loads(log.read_text())  # written by the chunk, before the stage ends
+        assert entry["completions_generated"] == 2 and entry["stage_s"]["generate"] >= 0.2
+    again = Experiment(ExperimentConfig(task="last_letter", model="tiny-random", run_dir=str(tmp_path)), "unit")
+    again.cache.put_many([("k3", Completion("c", 1, 0.1))])
+    assert [e["completions_generated"] for e in json.loads(log.read_text())] == [2, 1]
