@@ -82,15 +82,10 @@ class Experiment:
         """Rewrite `sessions.json` in the run directory with this session's entry, updated after every stage and every
         stored chunk of completions, so a run that is stopped and resumed (or re-rendered from its cache) still reports
         what each session cost."""
-        path = self.dir / "sessions.json"
-        past = [e for e in (json.loads(path.read_text()) if path.exists() else [])
-                if e["started_utc"] != self.started.isoformat(timespec="milliseconds")]
-        sessions = past + [self._session()]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(sessions, indent=1))
-        tmp.replace(path)
-        return sessions
+        path, me = self.dir / "sessions.json", self._session()
+        past = [e for e in (json.loads(path.read_text()) if path.exists() else []) if e["started_utc"] != me["started_utc"]]
+        _write_json(path, past + [me])
+        return past + [me]
 
     # ---- data -------------------------------------------------------------------------------------------------
     def load_data(self) -> tuple[list[Example], list[Example]]:
@@ -324,20 +319,19 @@ class Experiment:
 
     # ---- recording --------------------------------------------------------------------------------------------
     def provenance(self) -> dict:
-        c = self.cfg
+        c, sessions = self.cfg, self._log_session()
+        this = sessions[-1]
         return {
             "experiment": self.name, "model": c.model, "model_fingerprint": self.engines.fingerprint, "profile": c.profile,
             "task": c.task, **{p: getattr(c, p) for p in self.task.params}, "n_train": len(self.train),
             "n_test": len(self.test), "n_dev": len(self.dev), "seed": c.seed, "n_samples": c.n_samples, "n_shots": len(self.shots),
             "data": str(getattr(self, "data_path", "")), "run_dir": str(self.dir),
             "started_utc": self.started.isoformat(timespec="seconds"),
-            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "wall_s": round((datetime.now(timezone.utc) - self.started).total_seconds(), 1),
-            "stage_s": {k: round(v, 1) for k, v in self.timings.items()}, "engine": resolve_engine(self.cfg.engine),
-            **environment(), "git_commit": self.git,
+            "finished_utc": this["last_utc"], "wall_s": this["wall_s"], "stage_s": this["stage_s"],
+            "engine": resolve_engine(self.cfg.engine), **environment(), "git_commit": self.git,
             "completions": {"generated": self.cache.added, "reused": self.cache.reused, "skipped_lines": self.cache.skipped},
             # every session that worked in this run directory; their wall times add up to the run's cost from empty
-            "sessions": (sessions := self._log_session()), "sessions_wall_s": round(sum(e["wall_s"] for e in sessions), 1),
+            "sessions": sessions, "sessions_wall_s": round(sum(e["wall_s"] for e in sessions), 1),
         }
 
     def save_metrics(self, path: str | Path | None = None, table: str = "", system2: str = "") -> dict:
@@ -346,9 +340,13 @@ class Experiment:
                   "rows": self.rows, "filters": self.filters, "trainings": self.trainings, "recipe": self.recipe,
                   "learning_curve": self.curve, "router": self.router,
                   "provenance": self.provenance(), "config": self.cfg.asdict()}
-        path = Path(path) if path else self.dir / "metrics.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=1, default=str))
-        tmp.replace(path)
+        _write_json(Path(path) if path else self.dir / "metrics.json", record)
         return record
+
+
+def _write_json(path: Path, obj) -> None:
+    """Write through a temporary file, so a reader (or a kill) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    tmp.replace(path)

@@ -545,7 +545,7 @@ def provenance_overview(exps: pd.DataFrame) -> pd.DataFrame:
         rows.append({"notebook": e.notebook, "status": e.status, "error": e.error, "model": p.get("model_fingerprint"),
                      "profile": p.get("profile"), "n_train": p.get("n_train"), "n_test": p.get("n_test"),
                      "n_samples": p.get("n_samples"), "seed": p.get("seed"), "finished (UTC)": p.get("finished_utc"),
-                     "wall s": e.wall_s, "all sessions s": p.get("sessions_wall_s"), "stages s": p.get("stage_s"), "git": p.get("git_commit"),
+                     "wall s": e.wall_s, "stages s": p.get("stage_s"), "git": p.get("git_commit"),
                      "torch / transformers / peft": "/".join(str(p.get("packages", {}).get(k)) for k in ("torch", "transformers", "peft"))
                      if p else None})
     return pd.DataFrame(rows)
