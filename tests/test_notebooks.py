@@ -32,8 +32,8 @@ EXPECTED = {
     "cot_gsm8k": {"task": "gsm8k", "table": "table5", "n_train": 4, "n_test": 4, "filters": 2, "data": "seed0-train4-test4",
                   "metrics": ["accuracy"], "systems": [s if k == 1 else f"{s} maj@{k}" for s in COT_SYSTEMS for k in (1, 2, 3)]},
     # 3 pairs x 2 orders in each split; the smoke model's judges say "tie", which survives the swap: every pair is
-    # kept and both distilled judges are trained (on the same pairs, so one adapter); no smoke pair has a known better
-    # response, so the gold-verdict ceiling has nothing to train on
+    # kept and both distilled judges are trained (on the same pairs, so one adapter); the smoke model answers every
+    # question wrong, so each pair sets the reference answer against it and the gold-verdict ceiling trains on all 6
     "bsm_judge": {"task": "pairwise_judge", "table": "table4", "n_train": 6, "n_test": 6, "filters": 3,
                   "data": "seed0-train6-test6", "metrics": ["agreement", "swap_inconsistent"], "paper_column": "Paper agreement",
                   "stages": {"responses"},
@@ -254,6 +254,8 @@ def test_bsm_judge_is_recorded(smoke_run):
     assert m["system2"] == "bsm" and m["config"]["n_criteria"] == 2
     assert all(f["kept"] > 0 for f in judges)  # the distilled-judge path runs end to end
     assert {t["system"]: t["status"] for t in m["trainings"]}["Distill BSM"] == "trained"
+    gold = next(f for f in m["filters"] if "oracle" in f["targets"])  # training pairs carry labels, as test pairs do
+    assert gold["kept"] == 6 and rows[report.GOLD]["status"] == "ok"
     assert all(rows[s]["status"] == "ok" and rows[s]["tokens"] < rows["BSM"]["tokens"]
                for s in ("Distill BSM", "Distill System 1"))
 

@@ -101,8 +101,8 @@ def test_swap_consistency_filter(task):
 
 
 def test_make_splits_from_responses(task):
-    """Test pairs: one right and one wrong response (or the reference answer against a wrong one); training pairs:
-    the two responses, unlabeled unless exactly one is right. No question in both splits."""
+    """Both splits: one right and one wrong response per pair (here the reference answer against a wrong one), the
+    label known (hidden from the filters); no question in both splits."""
     def respond(prompts, n):
         assert n == 2 and all("Justify your answer" in p for p in prompts)
         return [["The answer is 7.", 'The answer is "zz".'] for _ in prompts]  # both wrong -> reference pairs
@@ -110,14 +110,30 @@ def test_make_splits_from_responses(task):
     train, test = task.make_splits(6, 4, seed=0, respond=respond)
     assert len(train) == 12 and len(test) == 8
     check_disjoint(train, test, "judge")
-    assert {e.meta["kind"] for e in test} == {"reference"} and all(e.answer in ("A", "B") for e in test)
-    assert {e.meta["category"] for e in train} == {"gsm8k", "trivia", "last_letter"} and all(e.answer == "" for e in train)
-    for e in test:
-        q, a, b = split_pair(e.question)
-        right = a if e.answer == "A" else b
-        assert right not in ("The answer is 7.", 'The answer is "zz".')
+    for split in (train, test):
+        assert {e.meta["kind"] for e in split} == {"reference"} and all(e.answer in ("A", "B") for e in split)
+        assert {e.meta["category"] for e in split} == {"gsm8k", "trivia", "last_letter"}
+        for e in split:
+            q, a, b = split_pair(e.question)
+            right = a if e.answer == "A" else b
+            assert right not in ("The answer is 7.", 'The answer is "zz".')
+    assert set(task.metric_subsets(test)) == {"agreement", "agreement_gsm8k", "agreement_trivia", "agreement_last_letter"}
     with pytest.raises(ValueError, match="needs the model's responses"):
         task.make_splits(2, 2, seed=0)
+
+
+def test_labelled_pairs_skip_twice_right_and_put_model_pairs_first():
+    from s2dlib.tasks.base import Example
+    from s2dlib.tasks.pairwise_judge import labelled_pairs
+
+    qs = [("last_letter", Example(f"q{i}", f"Take the last letters of the words in word{i}.", "ab")) for i in range(4)]
+    right, wrong = "The answer is ab.", "The answer is zz."
+    pairs = labelled_pairs(qs, [[wrong, wrong], [right, right], [wrong, right], [right, wrong]], n=3)
+    assert [(p.source, p.kind, p.first, p.second, p.label) for p in pairs] == [
+        (qs[2][1].question, "model", right, wrong, "A"), (qs[3][1].question, "model", right, wrong, "A"),
+        (qs[0][1].question, "reference", 'The answer is "ab".', wrong, "A")]
+    examples = pair_examples(pairs, "te", seed=0)
+    assert {"agreement_model", "agreement_reference"} <= set(get_task("pairwise_judge").metric_subsets(examples))
 
 
 def test_read_oasst2_messages_and_trees(tmp_path):

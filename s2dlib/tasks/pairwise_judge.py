@@ -9,12 +9,13 @@ meta["pair"] (un-swap a verdict with `swap_verdict`). Scoring:
   makes its pair inconsistent).
 
 Default data (offline): the model's own short answers to verifiable questions (GSM8K, trivia, last-letter), made by the
-pipeline through the engine (`make_splits(..., respond=...)`). Test pairs have exactly one correct response, so the
-label is known: a **substitute for human judgments**, checking correctness only. A test question whose two sampled
-responses are not one right and one wrong pairs a wrong response with the reference answer (meta kind="reference");
-if neither response is wrong it is skipped. Training pairs are the two responses of other questions, unlabeled for
-the filter (a label is kept for the diagnostic where exactly one is correct, else ""). Real sets for users who have
-them: OASST2 message trees and MT-bench human judgments (`read_judge_file`).
+pipeline through the engine (`make_splits(..., respond=...)`). Every pair has exactly one correct response, so the
+label is known: a **substitute for human judgments**, checking correctness only. A question whose two sampled
+responses are both wrong pairs a wrong response with the reference answer (meta kind="reference"); one answered right
+twice is skipped. Training pairs are built the same way from other questions, so the distilled judge trains on the
+kind of pair it is tested on (as the paper trains on OASST2 pairs that have a preferred reply); their labels are
+hidden from the filters and used only by the gold-label ceiling and the kept-target diagnostic. Real sets for users
+who have them: OASST2 message trees and MT-bench human judgments (`read_judge_file`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from .base import Example, Task, get_task, register
 
 SOURCES = ("gsm8k", "trivia", "last_letter")  # verifiable questions the default pairs are built from
-TEST_POOL = 2  # test questions asked per test pair wanted: not every question yields a right and a wrong response
+TEST_POOL = 2  # questions asked per pair wanted: not every question yields a right and a wrong response
 JUDGE_FORMAT = ('Output your final verdict strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if '
                 'assistant B is better, and "[[C]]" for a tie.')
 # FastChat's MT-bench pairwise layout (question, then each answer between start/end markers).
@@ -146,6 +147,20 @@ def response_prompt(name: str, question: str) -> str:
     return f"{question}\nJustify your answer in one or two short sentences. {scorer(name).final_format}"
 
 
+def labelled_pairs(questions: list[tuple[str, Example]], replies: list[list[str]], n: int) -> list[JudgePair]:
+    """Up to n pairs of one right and one wrong response to a question (the reference answer stands in for the right
+    one where both responses are wrong; a question answered right twice yields no pair), model-only pairs first."""
+    pairs = []
+    for (name, ex), (r1, r2) in zip(questions, replies):
+        ok = [scorer(name).score(scorer(name).extract(r), ex) for r in (r1, r2)]
+        if all(ok):
+            continue
+        wrong = r1 if not ok[0] else r2
+        right = r1 if ok[0] else r2 if ok[1] else scorer(name).format_target(ex.answer)
+        pairs.append(JudgePair(ex.question, right, wrong, "A", ex.question, name, "model" if any(ok) else "reference"))
+    return sorted(pairs, key=lambda p: p.kind)[:n]  # stable: the source order within each kind
+
+
 # ---- real sets -----------------------------------------------------------------------------------------------
 def _rows(path: Path) -> list:
     """The rows of a JSONL file (a malformed line is named) or of a JSON list."""
@@ -250,22 +265,10 @@ class PairwiseJudge(Task):
         if respond is None:
             raise ValueError("task='pairwise_judge': its default data needs the model's responses (run it through the "
                              "pipeline), or give train_file/test_file (OASST2 or MT-bench human judgments)")
-        train_q, test_q = source_questions(n_train, TEST_POOL * n_test, seed)
+        train_q, test_q = source_questions(TEST_POOL * n_train, TEST_POOL * n_test, seed)
         replies = respond([response_prompt(s, e.question) for s, e in test_q + train_q], 2)
-        test, train = [], []
-        for (name, ex), (r1, r2) in zip(test_q, replies[: len(test_q)]):
-            ok = [scorer(name).score(scorer(name).extract(r), ex) for r in (r1, r2)]
-            wrong = r1 if not ok[0] else r2
-            if all(ok):
-                continue
-            right = r1 if ok[0] else r2 if ok[1] else scorer(name).format_target(ex.answer)
-            kind = "model" if any(ok) else "reference"
-            test.append(JudgePair(ex.question, right, wrong, "A", ex.question, name, kind))
-        test = sorted(test, key=lambda p: p.kind)[:n_test]  # model-only pairs first
-        for (name, ex), (r1, r2) in zip(train_q, replies[len(test_q) :]):
-            ok = [scorer(name).score(scorer(name).extract(r), ex) for r in (r1, r2)]
-            label = "" if ok[0] == ok[1] else "A" if ok[0] else "B"
-            train.append(JudgePair(ex.question, r1, r2, label, ex.question, name))
+        test = labelled_pairs(test_q, replies[: len(test_q)], n_test)
+        train = labelled_pairs(train_q, replies[len(test_q) :], n_train)
         return pair_examples(train, "tr", seed), pair_examples(test, "te", seed)
 
     def load_splits(self, train_file, test_file, n_train, n_test, seed):
@@ -275,9 +278,9 @@ class PairwiseJudge(Task):
     def check_source(self, n_train, n_test):
         from .sycophancy import red_trivia_items
 
-        need = TEST_POOL * n_test + n_train
+        need = TEST_POOL * (n_train + n_test)
         if need > 3 * len(red_trivia_items()):
-            raise ValueError(f"n_train + 2*n_test = {need}: too many questions for the packaged sources")
+            raise ValueError(f"2*(n_train + n_test) = {need}: too many questions for the packaged sources")
 
     def extract(self, text):
         return parse_verdict(text)
@@ -290,10 +293,11 @@ class PairwiseJudge(Task):
 
     def metric_subsets(self, examples):
         subsets = {"agreement": list(range(len(examples)))}
-        categories = sorted({e.meta.get("category", "") for e in examples})
-        if len(categories) > 1:
-            subsets.update({f"agreement_{c}": [i for i, e in enumerate(examples) if e.meta.get("category") == c]
-                            for c in categories})
+        for field in ("category", "kind"):  # kind: a reference answer (short, formatted) is a cue a judge can learn
+            values = sorted({e.meta.get(field, "") for e in examples})
+            if len(values) > 1:
+                subsets.update({f"agreement_{v}": [i for i, e in enumerate(examples) if e.meta.get(field) == v]
+                                for v in values})
         return subsets
 
     def paired_outcomes(self, answers, examples):
