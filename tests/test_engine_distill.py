@@ -18,6 +18,18 @@ def engine(tiny_model):
 
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run on a GPU machine; CI has none)")
+def test_on_a_gpu_without_vllm_the_hf_engine_decodes_on_the_gpu(engine):
+    """engine=auto falls back to transformers on a GPU machine without vLLM: it must not decode on the CPU there."""
+    from s2dlib.engines import resolve_engine
+    from s2dlib.engines.vllm import available as vllm_available
+
+    assert engine.model.device.type == "cuda"
+    assert resolve_engine("auto") == ("vllm" if vllm_available() else "hf")
+    out = engine.generate(direct_prompts(3), Sampling(max_new_tokens=8))
+    assert [len(c) for c in out] == [1, 1, 1] and all(1 <= c[0].n_tokens <= 8 for c in out)
+
+
 def test_greedy_is_deterministic_and_batch_independent(engine):
     ps = direct_prompts(5)
     batched = engine.generate(ps, Sampling(max_new_tokens=12))

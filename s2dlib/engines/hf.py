@@ -11,7 +11,9 @@ from .base import Completion, Messages, Sampling, prompt_seed, render
 
 class HFEngine:
     def __init__(self, model, tokenizer, fingerprint: str, batch_size: int = 16, threads: int | None = None):
-        self.model, self.tok, self.fingerprint, self.batch_size = model, tokenizer, fingerprint, batch_size
+        # A GPU machine without vLLM falls back to this engine (engines.resolve_engine): decode there, not on its CPU.
+        self.model = model.to("cuda") if torch.cuda.is_available() else model
+        self.tok, self.fingerprint, self.batch_size = tokenizer, fingerprint, batch_size
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OMP threads starve other work on shared CPUs
         if threads:
             torch.set_num_threads(threads)
@@ -37,7 +39,7 @@ class HFEngine:
 
     @torch.inference_mode()
     def _generate_batch(self, texts: list[str], s: Sampling) -> list[list[Completion]]:
-        enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
         # Every knob is set explicitly so a model's own generation_config (e.g. a repetition penalty) cannot leak in.
         kwargs = dict(max_new_tokens=s.max_new_tokens, pad_token_id=self.tok.pad_token_id, num_return_sequences=s.n,
                       repetition_penalty=1.0, do_sample=not s.greedy)
