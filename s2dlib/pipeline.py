@@ -177,8 +177,8 @@ class Experiment:
             self.release_engine()  # free the inference model before training
         rec = train_lora_isolated(self.cfg.model, pairs, adapter, lora)
         resumed = rec.get("resumed_from_step")  # a run killed mid-training resumed from its checkpoint
-        self.trainings.append({"system": label, "status": f"trained (resumed at step {resumed})" if resumed else "trained",
-                               "key": key,
+        self.trainings.append({"system": label, "key": key,
+                               "status": f"trained (resumed at step {resumed})" if resumed else "trained",
                                **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},
                                "first_loss": rec["losses"][0] if rec["losses"] else None,
                                "last_loss": rec["losses"][-1] if rec["losses"] else None, "adapter": str(adapter)})

@@ -29,7 +29,7 @@ from pathlib import Path
 from .base import Example, Task, get_task, register
 
 SOURCES = ("gsm8k", "trivia", "last_letter")  # verifiable questions the default pairs are built from
-TEST_POOL = 2  # questions asked per pair wanted: not every question yields a right and a wrong response
+QUESTIONS_PER_PAIR = 2  # questions asked per pair wanted: not every question yields a right and a wrong response
 JUDGE_FORMAT = ('Output your final verdict strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if '
                 'assistant B is better, and "[[C]]" for a tie.')
 # FastChat's MT-bench pairwise layout (question, then each answer between start/end markers).
@@ -265,7 +265,7 @@ class PairwiseJudge(Task):
         if respond is None:
             raise ValueError("task='pairwise_judge': its default data needs the model's responses (run it through the "
                              "pipeline), or give train_file/test_file (OASST2 or MT-bench human judgments)")
-        train_q, test_q = source_questions(TEST_POOL * n_train, TEST_POOL * n_test, seed)
+        train_q, test_q = source_questions(QUESTIONS_PER_PAIR * n_train, QUESTIONS_PER_PAIR * n_test, seed)
         replies = respond([response_prompt(s, e.question) for s, e in test_q + train_q], 2)
         test = labelled_pairs(test_q, replies[: len(test_q)], n_test)
         train = labelled_pairs(train_q, replies[len(test_q) :], n_train)
@@ -278,7 +278,7 @@ class PairwiseJudge(Task):
     def check_source(self, n_train, n_test):
         from .sycophancy import red_trivia_items
 
-        need = TEST_POOL * (n_train + n_test)
+        need = QUESTIONS_PER_PAIR * (n_train + n_test)
         if need > 3 * len(red_trivia_items()):
             raise ValueError(f"2*(n_train + n_test) = {need}: too many questions for the packaged sources")
 
