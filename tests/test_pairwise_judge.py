@@ -13,7 +13,7 @@ from s2dlib.methods import get_method
 from s2dlib.methods.bsm import DEFAULT_CRITERIA, parse_criteria
 from s2dlib.tasks import check_disjoint, get_task
 from s2dlib.tasks.pairwise_judge import (JudgePair, pair_examples, parse_verdict, read_judge_file, render_pair,
-                                         split_pair, swap_verdict)
+                                         split_pair, swap_verdict, verdict_bias)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OASST2, MTBENCH = FIXTURES / "oasst2_messages.jsonl", FIXTURES / "mt_bench_human_judgments.jsonl"
@@ -87,6 +87,22 @@ def test_agreement_and_inconsistency(task):
     assert set(task.metric_subsets(exs)) == {"agreement", "agreement_gsm8k", "agreement_trivia"}
     r = rate("swap_inconsistent", [True, False, False, True])
     assert r["swap_inconsistent"] == 50 and r["n_inconsistent"] == 4 and r["ci_low_inconsistent"] <= 50 <= r["ci_high_inconsistent"]
+
+
+def test_verdict_bias_by_position_and_length():
+    pairs = [JudgePair("q0", "a short right one", "wrong", "A", "q0", "gsm8k"),  # the longer response is right
+             JudgePair("q1", "right", "a long wrong answer", "A", "q1", "gsm8k"),  # the longer response is wrong
+             JudgePair("q2", "yes", "no", "A", "q2", "gsm8k")]  # equal lengths: no length side
+    exs = pair_examples(pairs, "te", seed=0)
+    longer = ["A" if len(split_pair(e.question)[1].split()) > len(split_pair(e.question)[2].split()) else "B"
+              for e in exs[:4]] + ["A", "A"]
+    b = verdict_bias(longer, exs)
+    assert b["longer %"] == 100 and b["longer right %"] == 50 and b["tie %"] == 0 and b["no verdict %"] == 0
+    assert b["verdict A %"] == pytest.approx(100 * longer.count("A") / 6)
+    right = verdict_bias([e.answer for e in exs], exs)
+    assert right["longer %"] == right["longer right %"] == 50  # an always-right judge sits at the labels' level
+    odd = verdict_bias(["tie", None, "A", "B", "A", "B"], exs)
+    assert odd["tie %"] == odd["no verdict %"] == pytest.approx(100 / 6) and odd["verdict A %"] == pytest.approx(200 / 6)
 
 
 def test_swap_consistency_filter(task):

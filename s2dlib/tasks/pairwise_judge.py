@@ -86,6 +86,30 @@ def split_pair(text: str) -> tuple[str, str, str]:
     return m.group(1), m.group(2), m.group(3)
 
 
+def verdict_bias(verdicts: list[str | None], examples: list[Example]) -> dict[str, float]:
+    """How a judge's verdicts lean, in %: by position (A / B / tie / none, over all judgments) and by length.
+
+    "longer %" = verdicts naming the longer response (in words), over A/B verdicts on pairs whose responses differ in
+    length; "longer right %" = the same share for the labels, where an unbiased judge that is always right would sit.
+    A judge far above "longer right %" prefers long answers, not right ones."""
+    def pct(k, n):
+        return 100.0 * k / n if n else float("nan")
+
+    longer_of = []
+    for e in examples:
+        _, a, b = split_pair(e.question)
+        la, lb = len(a.split()), len(b.split())
+        longer_of.append(None if la == lb else "A" if la > lb else "B")
+    sided = [(v, side) for v, side in zip(verdicts, longer_of) if side and v in ("A", "B")]
+    labelled = [(side, e.answer) for side, e in zip(longer_of, examples) if side and e.answer in ("A", "B")]
+    return {"verdict A %": pct(sum(v == "A" for v in verdicts), len(verdicts)),
+            "verdict B %": pct(sum(v == "B" for v in verdicts), len(verdicts)),
+            "tie %": pct(sum(v == "tie" for v in verdicts), len(verdicts)),
+            "no verdict %": pct(sum(v is None for v in verdicts), len(verdicts)),
+            "longer %": pct(sum(v == side for v, side in sided), len(sided)),
+            "longer right %": pct(sum(lab == side for side, lab in labelled), len(labelled))}
+
+
 # ---- pairs ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class JudgePair:
