@@ -304,7 +304,11 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
             why.append(f"the gold-label ceiling scores {_interval(top, metric)} at {top['n_pairs']} pairs but "
                        f"{_interval(gold, metric)} on all its pairs: the recipe chosen for the full set does not hold "
                        f"at every size, so its best point is the ceiling")
-        if not _above(top, s1, metric):
+        if floor is not None and top[f"ci_low{sfx}"] <= floor:
+            why.append(f"the gold-label ceiling ({_interval(top, metric)}) does not clear {floor_name} either: trained on "
+                       "true verdicts, the direct judge learns a position, not a verdict, so at this size it bounds "
+                       "nothing and cannot tell whether better targets would help")
+        elif not _above(top, s1, metric):
             why.append("even the gold-label ceiling stays within System 1's interval" +
                        (" at every learning-curve size" if any(p.get("curve") == GOLD for p in curve or []) else "") +
                        ", so at this size the model does not learn the task from direct answers at all; the targets "
@@ -319,7 +323,8 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
     if not over_floor:
         position = (f"; it is swap-inconsistent on {d['swap_inconsistent']:.0f}% of pairs"
                     if "swap_inconsistent" in d else "")
-        why.append(f"{distilled} does not clear {floor_name}: its gain over System 1 is not a judgment{position}")
+        gained = ": its gain over System 1 is not a judgment" if gain > 0 else ""
+        why.append(f"{distilled} does not clear {floor_name}{gained}{position}")
         if s1[f"ci_high{sfx}"] < floor:
             why.append("System 1 itself lies below that level, so beating it proves nothing")
     s2_separated = s2 is not None and _above(s2, s1, metric)

@@ -119,6 +119,15 @@ def test_verdict_judge_must_clear_the_constant_position_level():
     assert "swap-inconsistent on 100% of pairs" in position and "System 1 itself lies below" in position
     judged = report.verdict([s1, bsm, judge("Distill BSM", 62.0, 55.0, 69.0, 4, 20.0)], "table4")
     assert judged.startswith("REPRODUCED")
+    # the 2026-12-04 power run: a consistent but mostly wrong distilled judge, a ceiling that names one position
+    s1, bsm = judge("System 1", 45.0, 38.5, 51.5, 4, 56.0), judge("BSM", 43.0, 37.0, 49.5, 207, 58.0)
+    wrong, stuck = judge("Distill BSM", 27.0, 19.5, 35.0, 4, 20.0), judge(report.GOLD, 50.0, 50.0, 50.0, 4, 100.0)
+    both = report.verdict([s1, bsm, wrong, stuck], "table4")
+    assert both.startswith("NOT REPRODUCED") and "ceiling (50.0% [50.0, 50.0]) does not clear the constant-position" in both
+    assert "targets are not the bottleneck" not in both and "gain over System 1" not in both
+    assert "swap-inconsistent on 20% of pairs" in both
+    learnt = report.verdict([s1, bsm, wrong, judge(report.GOLD, 70.0, 63.0, 77.0, 4, 10.0)], "table4")
+    assert "System 2 targets (or how many the filter kept) are what falls short" in learnt
 
 
 def test_recipe_note_says_when_validation_did_not_separate_the_candidates():
