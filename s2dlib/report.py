@@ -305,9 +305,10 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
                        f"{_interval(gold, metric)} on all its pairs: the recipe chosen for the full set does not hold "
                        f"at every size, so its best point is the ceiling")
         if floor is not None and top[f"ci_low{sfx}"] <= floor:
-            why.append(f"the gold-label ceiling ({_interval(top, metric)}) does not clear {floor_name} either: trained on "
-                       "true verdicts, the direct judge learns a position, not a verdict, so at this size it bounds "
-                       "nothing and cannot tell whether better targets would help")
+            why.append(f"the gold-label ceiling ({_interval(top, metric)}) does not clear {floor_name}: trained on true "
+                       "verdicts, the direct judge learns a position, not a verdict, so at this size it bounds nothing "
+                       "and cannot tell whether better targets would help")
+            floor_name = floor_name.split(" (")[0]  # explained once
         elif not _above(top, s1, metric):
             why.append("even the gold-label ceiling stays within System 1's interval" +
                        (" at every learning-curve size" if any(p.get("curve") == GOLD for p in curve or []) else "") +

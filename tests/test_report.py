@@ -125,7 +125,7 @@ def test_verdict_judge_must_clear_the_constant_position_level():
     both = report.verdict([s1, bsm, wrong, stuck], "table4")
     assert both.startswith("NOT REPRODUCED") and "ceiling (50.0% [50.0, 50.0]) does not clear the constant-position" in both
     assert "targets are not the bottleneck" not in both and "gain over System 1" not in both
-    assert "swap-inconsistent on 20% of pairs" in both
+    assert "swap-inconsistent on 20% of pairs" in both and both.count("so always naming the same position") == 1
     learnt = report.verdict([s1, bsm, wrong, judge(report.GOLD, 70.0, 63.0, 77.0, 4, 10.0)], "table4")
     assert "System 2 targets (or how many the filter kept) are what falls short" in learnt
 
