@@ -1,6 +1,8 @@
 """How many true answers does System 1 need? The gold-label ceiling's learning curve on one task, no System 2 at all:
 
     python benchmarks/ceiling_curve.py --task last_letter --n-train 100 --sizes 25 50 --json reports/benchmarks/x.json
+    python benchmarks/ceiling_curve.py --notebook bsm_judge --task pairwise_judge --profile power --n-train 150 \
+        --n-test 100 --set lr=0.0002 --json reports/benchmarks/y.json   # a judge: n counts pairs, both orders scored
 
 Trains the same LoRA recipe as the experiment notebooks on the first n of `--n-train` labelled training inputs (nested
 seeded subsets, `Experiment.learning_curve`, plus all of them) and scores each adapter, greedy, on the test split with
@@ -27,15 +29,18 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[], help="smaller training sizes on the curve")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other parameters (lr, epochs, engine...)")
     ap.add_argument("--profile", default="medium", help="profile whose defaults apply (and run folder runs/<profile>/)")
+    ap.add_argument("--notebook", default="rar_last_letter", help="whose block of the profile applies (its recipe, caps)")
     ap.add_argument("--json", type=Path, required=True, help="where the rows, trainings and provenance are written")
     args = ap.parse_args()
 
     from s2dlib import report
-    from s2dlib.cli import parse_set
+    from s2dlib.cli import notebook_names, parse_set
     from s2dlib.config import ExperimentConfig, load_profile
     from s2dlib.pipeline import Experiment
 
-    params = {**load_profile(args.profile, "rar_last_letter"), "task": args.task, "model": args.model,
+    if args.notebook not in notebook_names():
+        sys.exit(f"ceiling_curve: error: --notebook {args.notebook!r}: allowed values are {', '.join(notebook_names())}")
+    params = {**load_profile(args.profile, args.notebook), "task": args.task, "model": args.model,
               "n_train": args.n_train, "n_test": args.n_test, "n_dev": 0, "learning_curve": args.sizes,
               "profile": args.profile, **parse_set(args.set)}
     try:  # a bad value fails here, in one line, before any model loads
@@ -60,10 +65,10 @@ def main() -> None:
     args.json.write_text(json.dumps(record, indent=1, default=str))
     print(f"{args.task}: gold-label ceiling by training pairs ({cfg.model}, n_test={len(exp.test)}, seed {cfg.seed}, "
           f"LoRA r={cfg.lora_r}, {cfg.epochs:g} epochs, lr {cfg.lr:g})")
-    s1 = exp.rows[0]
-    print(f"  System 1            {s1['accuracy']:5.1f}% [{s1['ci_low']:.1f}, {s1['ci_high']:.1f}]")
+    s1, metric = exp.rows[0], next(iter(exp.task.metric_subsets(exp.test)))  # accuracy, or a judge's agreement
+    print(f"  System 1            {s1[metric]:5.1f}% [{s1['ci_low']:.1f}, {s1['ci_high']:.1f}] {metric}")
     for p in curve:
-        print(f"  gold, {p['n_pairs']:4d} pairs     {p['accuracy']:5.1f}% [{p['ci_low']:.1f}, {p['ci_high']:.1f}]")
+        print(f"  gold, {p['n_pairs']:4d} pairs     {p[metric]:5.1f}% [{p['ci_low']:.1f}, {p['ci_high']:.1f}]")
     print("  stages (min): " + ", ".join(f"{k} {v / 60:.1f}" for k, v in exp.timings.items()))
     print(f"-> {args.json}")
 

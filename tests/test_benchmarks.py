@@ -27,11 +27,30 @@ def test_ceiling_curve_trains_each_size_and_records_its_rows(tmp_path, tiny_mode
     assert [p["n_pairs"] for p in json.loads(out.read_text())["curve"]] == [6]  # the curve is its last point
 
 
+def test_ceiling_curve_runs_a_judge_from_its_notebook_block(tmp_path, tiny_model):
+    """A judge's ceiling: the bsm_judge block of the profile applies (swap filter, its verdict cap), n counts pairs
+    (both orders scored) and the metric printed is agreement."""
+    out = tmp_path / "judge.json"
+    cmd = [sys.executable, "benchmarks/ceiling_curve.py", "--model", "tiny-random", "--profile", "smoke", "--notebook",
+           "bsm_judge", "--task", "pairwise_judge", "--n-train", "4", "--n-test", "3", "--json", str(out), "--set",
+           f"run_dir={tmp_path / 'runs'}", f"data_dir={tmp_path / 'data'}"]
+    done = subprocess.run(cmd, cwd=REPO, env=os.environ, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rec = json.loads(out.read_text())
+    assert rec["config"]["filter"] == "swap_consistency" and rec["config"]["max_new_tokens_direct"] == 6
+    assert [r["n"] for r in rec["rows"]] == [6, 6] and "agreement" in rec["rows"][1] and rec["curve"][-1]["n_pairs"] == 8
+    assert "agreement" in done.stdout
+
+
 def test_ceiling_curve_refuses_a_bad_value_before_any_model_loads(tmp_path):
     cmd = [sys.executable, "benchmarks/ceiling_curve.py", "--n-train", "0", "--json", str(tmp_path / "x.json")]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stderr == "ceiling_curve: error: n_train=0: allowed values are integers >= 1\n"
     assert not (tmp_path / "x.json").exists()
+    cmd = [sys.executable, "benchmarks/ceiling_curve.py", "--notebook", "bsm", "--json", str(tmp_path / "x.json")]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.startswith("ceiling_curve: error: --notebook 'bsm': allowed values are ")
+    assert "bsm_judge" in done.stderr and not (tmp_path / "x.json").exists()
 
 
 def test_adapter_serving_answers_every_test_question_in_chunks(tmp_path, tiny_model):
