@@ -61,6 +61,9 @@ def main() -> None:
         curve = exp.learning_curve(report.GOLD, gold, full_row=full) or [{"curve": report.GOLD, "n_pairs": gold.kept, **full}]
     record = {"rows": exp.rows, "curve": curve, "trainings": exp.trainings, "recipe": exp.recipe,
               "provenance": exp.provenance(), "config": params}
+    if args.task == "pairwise_judge":  # which side each judge names: by position and by length (see verdict_bias)
+        from s2dlib.tasks.pairwise_judge import verdict_bias
+        record["bias"] = {label: verdict_bias([a[0] for a in out.answers], exp.test) for label, out in exp.outputs.items()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(record, indent=1, default=str))
     print(f"{args.task}: gold-label ceiling by training pairs ({cfg.model}, n_test={len(exp.test)}, seed {cfg.seed}, "
