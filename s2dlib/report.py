@@ -244,8 +244,8 @@ CONTROL = {"table2": ("accuracy_unbiased", "the training opinions name the true 
 # A judge that names the same position every time scores this much: each pair is judged in both orders, so the right
 # position alternates (gold verdicts here are A or B, never tie). A distilled judge must clear it (its CI above it), or
 # it has learnt a position, not a verdict.
-FLOOR = {"table4": (50.0, "the constant-position level (every pair is judged in both orders, so always naming the "
-                          "same position scores 50%)")}
+FLOOR = {"table4": (50.0, "the constant-position level", "every pair is judged in both orders, so always naming the "
+                                                          "same position scores 50%")}
 PILOT_N = 50  # fewer test inputs than this: the verdict says the run is a pilot
 
 
@@ -284,7 +284,8 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
     s1, d, s2, gold = by[system1], by[distilled], by.get(system2), by.get(GOLD)
     gain, separated = d[metric] - s1[metric], _above(d, s1, metric)
     cheap = s2 is not None and d["tokens"] <= 0.1 * s2["tokens"]
-    floor, floor_name = FLOOR.get(table, (None, ""))
+    floor, floor_short, floor_why = FLOOR.get(table, (None, "", ""))
+    floor_name = f"{floor_short} ({floor_why})"  # its first mention explains it
     over_floor = floor is None or d[f"ci_low{sfx}"] > floor
     works = gain >= min_gain and separated and cheap and over_floor
     parts = [f"{system1} {_interval(s1, metric)}; {distilled} {_interval(d, metric)} at {d['tokens']:.0f} tokens per input"]
@@ -308,7 +309,7 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
             why.append(f"the gold-label ceiling ({_interval(top, metric)}) does not clear {floor_name}: trained on true "
                        "verdicts, the direct judge learns a position, not a verdict, so at this size it bounds nothing "
                        "and cannot tell whether better targets would help")
-            floor_name = floor_name.split(" (")[0]  # explained once
+            floor_name = floor_short
         elif not _above(top, s1, metric):
             why.append("even the gold-label ceiling stays within System 1's interval" +
                        (" at every learning-curve size" if any(p.get("curve") == GOLD for p in curve or []) else "") +
