@@ -1,6 +1,6 @@
 """Do two recorded runs of a notebook give the same greedy answers? E.g. the transformers and the vLLM backend:
 
-    python benchmarks/compare_runs.py reports/rar_last_letter.metrics.json reports/vllm/rar_last_letter.metrics.json
+    python benchmarks/compare_runs.py reports/power/rar_last_letter.metrics.json /path/to/vllm_run/rar_last_letter.metrics.json
 
 Each run's experiment is rebuilt from the config in its metrics file and the greedy evaluation of the base-model
 systems is replayed from that run's completion cache (a complete run generates nothing; run it from the directory the

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import traceback
@@ -42,9 +43,15 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
-def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path) -> list[tuple[str, dict]]:
-    """(notebook, parameters) for each selected notebook, all validated before anything runs."""
+def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path,
+         name_as: str | None = None) -> list[tuple[str, dict]]:
+    """(notebook, parameters) for each selected notebook, all validated before anything runs. `name_as`: one
+    notebook's run saved under the user's experiment name (its report, metrics and run folder), not the notebook's."""
     names = notebook_names()
+    if name_as is not None and (not only or len(only) != 1 or not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,63}", name_as)
+                                or name_as in names):
+        raise ValueError(f"--name {name_as!r}: allowed values are names of letters, digits, '_', '.', '-' (not a "
+                         "notebook's name), with exactly one notebook given by --only")
     for n in only or []:
         if n not in names:
             raise ValueError(f"--only {n!r}: allowed values are {', '.join(names)}")
@@ -62,10 +69,13 @@ def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path) -
         given = {**load_profile(profile, name), **overrides}
         own = {k: v for k, v in declared.items() if k in fields}  # the notebook's own task, filter, ...
         ExperimentConfig.from_params({**own, **given}).check_inputs()  # one clear line on a bad value, before any model
-        for k in overrides.keys() - declared.keys():
-            raise ValueError(f"--set {k}: allowed values are the parameters of {name}: {', '.join(sorted(declared))}")
-        jobs.append((name, {**{k: v for k, v in given.items() if k in declared},  # are not passed to it
-                            "metrics_path": str(reports / f"{name}.metrics.json")}))
+        for k in overrides.keys() - declared.keys() - fields:
+            raise ValueError(f"--set {k}: allowed values are the parameters of {name}: "
+                             f"{', '.join(sorted(declared.keys() | fields))}")
+        out = (name_as or name)  # the report's name: the notebook's, or the user's own experiment name
+        jobs.append((name, {**{k: v for k, v in given.items() if k in declared or k in overrides},  # are not passed
+                            "metrics_path": str(reports / f"{out}.metrics.json"),
+                            **({"experiment_name": name_as} if name_as else {})}))
     return jobs
 
 
@@ -104,36 +114,63 @@ def collapse_progress(nb) -> None:
 
 
 def _parameters_markdown(cell) -> str:
-    """papermill's injected parameters as a small table of the values that ran (paths relative to the repository)."""
+    """papermill's injected parameters as a folded table of the values that ran (paths relative to the repository)."""
     import ast
+    import html
 
     rows = []
     for node in ast.parse(cell["source"]).body:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             value = ast.literal_eval(node.value)
-            rows.append(f"| `{node.targets[0].id}` | `{value!r}` |")
-    return "**Parameters of this run** (profile values injected by `s2d run`)\n\n| parameter | value |\n|---|---|\n" + "\n".join(rows)
+            rows.append(f"<tr><td><code>{node.targets[0].id}</code></td><td><code>{html.escape(repr(value))}</code></td></tr>")
+    return ("<details><summary><b>Parameters of this run</b> (profile values injected by <code>s2d run</code>; the LoRA "
+            "recipe a search chose is in the distillation section)</summary>\n<table><tr><th>parameter</th><th>value</th>"
+            "</tr>" + "".join(rows) + "</table></details>")
+
+
+NOISE = re.compile(r"^\s*\{'(?:loss|train_runtime|grad_norm|learning_rate|epoch)'|\d+/\d+ \[[^\]]*(?:it/s|s/it|\?it)")
+
+
+def drop_noise(nb) -> None:
+    """No stderr (warnings, progress bars) and no training-log dicts or progress lines in a report: the run's own logs
+    keep them (the adapter folders' s2d_train.json, the runner's terminal)."""
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                if out.get("name") == "stderr":
+                    continue
+                out["text"] = "".join(line for line in out["text"].splitlines(keepends=True) if not NOISE.search(line))
+                if not out["text"].strip():
+                    continue
+            kept.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = kept
 
 
 def for_reading(nb) -> None:
-    """Shape an executed notebook into a report: the results section first (after the title), the parameters once as a
-    table (the notebook's own defaults dropped), code hidden by the exporter."""
+    """Shape an executed notebook into a report: the title, the results section (the verdict and the table beside the
+    paper's numbers), then the parameters once, folded (the notebook's own defaults dropped), then the stages; code
+    hidden by the exporter."""
     import nbformat
 
     cells = nb.cells
     params = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
     injected = [i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", [])]
-    if injected:
-        cells[injected[0]] = nbformat.v4.new_markdown_cell(_parameters_markdown(cells[injected[0]]))
-    for i in reversed(params if injected else []):
+    folded = nbformat.v4.new_markdown_cell(_parameters_markdown(cells[injected[0]])) if injected else None
+    for i in sorted(params + injected if injected else [], reverse=True):
         del cells[i]
     heads = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## ")]
     start = next((i for i in heads if cells[i].source.removeprefix("## ").startswith("Results")), None)
+    at = heads[0] if heads else len(cells)
     if start is not None and heads and start != heads[0]:
         end = next((i for i in heads if i > start), len(cells))
         section = cells[start:end]
         del cells[start:end]
         cells[heads[0]:heads[0]] = section  # before the first stage: a reader sees the answer, then how it was reached
+        at = heads[0] + len(section)
+    if folded is not None:
+        cells.insert(at, folded)
 
 
 def render_html(executed: Path, html: Path) -> None:
@@ -144,6 +181,7 @@ def render_html(executed: Path, html: Path) -> None:
     collapse_progress(nb)
     nbformat.write(nb, executed)
     outside = _outside_folders(nb)
+    drop_noise(nb)
     for_reading(nb)
     body, _ = HTMLExporter(embed_images=True, exclude_input=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb)
@@ -151,7 +189,15 @@ def render_html(executed: Path, html: Path) -> None:
         body = body.replace(root, "")
     for folder in outside:  # ... or to the folder a run dir outside it was given in (shown as ".../runs")
         body = body.replace(folder + "/", ".../")
+    body = body.replace("<body", NAV_STYLE + "<body", 1)
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + NAV, body, count=1)
     html.write_text(body.replace(str(Path.home()), "~"), encoding="utf-8")
+
+
+# Every page links back: the profile's index and summary (same folder) and the paper.
+NAV = ('<nav class="s2d-nav"><a href="index.html">index</a> · <a href="summary.html">summary</a> · '
+       '<a href="https://arxiv.org/abs/2407.06023">the paper (arXiv:2407.06023)</a></nav>')
+NAV_STYLE = "<style>.s2d-nav{font-family:sans-serif;padding:.5em 1em;background:#f3f3f3;border-bottom:1px solid #ccc}</style>"
 
 
 def _outside_folders(nb) -> list[str]:
@@ -191,12 +237,14 @@ def _ipc_kernel_manager():
 
 
 def run_one(name: str, params: dict, reports: Path, profile: str) -> dict:
-    """Execute one notebook into reports/<name>.ipynb and render reports/<name>.html; never raises."""
+    """Execute one notebook into reports/<out>.ipynb and render reports/<out>.html, where <out> is the notebook's name
+    or the user's experiment name (`experiment_name`); never raises."""
     import papermill as pm
 
-    executed, html = reports / f"{name}.ipynb", reports / f"{name}.html"
+    out = params.get("experiment_name") or name
+    executed, html = reports / f"{out}.ipynb", reports / f"{out}.html"
     t0 = time.time()
-    status = {"notebook": name, "profile": profile, "status": "ok", "error": None}
+    status = {"notebook": out, "profile": profile, "status": "ok", "error": None}
     try:
         pm.execute_notebook(NOTEBOOK_DIR / f"{name}.ipynb", executed, parameters=params, cwd=str(ROOT),
                             kernel_name="python3", progress_bar=True, log_output=False,
@@ -221,6 +269,27 @@ def record_runs(reports: Path, profile: str, results: list[dict]) -> None:
     path.write_text(json.dumps({"profile": profile, "results": list(merged.values())}, indent=1))
 
 
+GLANCE = ("<!-- glance:start (written by `s2d report` from reports/power; do not edit) -->", "<!-- glance:end -->")
+
+
+def update_readme(reports: Path, readme: Path | None = None) -> bool:
+    """Write the README's results-at-a-glance table (between the GLANCE markers) from a reports folder's metrics, so
+    it cannot drift from the committed runs. Only the study's folder (reports/power) writes it; False otherwise."""
+    from .report import experiments, glance_table, markdown_table
+
+    readme = readme or ROOT / "README.md"
+    if reports.resolve() != default_reports("power").resolve() and readme == ROOT / "README.md":
+        return False
+    text = readme.read_text()
+    if GLANCE[0] not in text or GLANCE[1] not in text:
+        return False
+    head, rest = text.split(GLANCE[0], 1)
+    tail = rest.split(GLANCE[1], 1)[1]
+    table = markdown_table(glance_table(experiments(reports)))
+    readme.write_text(f"{head}{GLANCE[0]}\n{table}\n{GLANCE[1]}{tail}")
+    return True
+
+
 def cmd_report(reports: Path) -> int:
     if not reports.is_dir():
         print(f"s2d: error: --reports {str(reports)!r} is not a directory", file=sys.stderr)
@@ -229,20 +298,21 @@ def cmd_report(reports: Path) -> int:
     profile = json.loads(runs.read_text()).get("profile", "?") if runs.exists() else "?"
     r = run_one(SUMMARY, {"reports_dir": str(reports.resolve())}, reports, profile)
     record_runs(reports, profile, [r])
-    print(f"{SUMMARY}: {r['status']}" + (f" -- {r['error']}" if r["error"] else ""), f"; index: {write_index(reports)}")
+    print(f"{SUMMARY}: {r['status']}" + (f" -- {r['error']}" if r["error"] else ""), f"; index: {write_index(reports)}"
+          + ("; README glance table rewritten" if update_readme(reports) else ""))
     return 0 if r["status"] == "ok" else 1
 
 
 def default_reports(profile: str) -> Path:
-    """Where a profile's reports go unless --reports says otherwise: reports/ for the study's profiles, reports/smoke/
-    for the plumbing check, so checking the plumbing never overwrites the committed results."""
-    return ROOT / "reports" / ("smoke" if profile == "smoke" else "")
+    """Where a profile's reports go unless --reports says otherwise: reports/<profile>/, so a run of one profile (the
+    main job, a plumbing check, a failed start) never rewrites another's; the study's reports are reports/power/."""
+    return ROOT / "reports" / profile
 
 
 def cmd_run(args) -> int:
     reports = Path(args.reports) if args.reports else default_reports(args.profile)
     try:
-        jobs = plan(args.profile, args.only, parse_set(args.set), reports)
+        jobs = plan(args.profile, args.only, parse_set(args.set), reports, args.name)
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
         print(f"s2d: error: {e}", file=sys.stderr)
         return 2
@@ -258,6 +328,7 @@ def cmd_run(args) -> int:
         if name != SUMMARY:  # keep the index current while a long batch runs
             write_index(reports)
     write_index(reports)
+    update_readme(reports)
     failed = [r["notebook"] for r in results if r["status"] != "ok"]
     print(f"s2d: {len(results) - len(failed)} ok, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
@@ -271,10 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (default: all)")
     run.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                      help="override a parameter for every notebook (repeatable: --set a=1 --set b=2)")
-    run.add_argument("--reports", default=None, help="where executed notebooks and HTML go (default: reports/, and "
-                                                     "reports/smoke/ for the smoke profile)")
+    run.add_argument("--reports", default=None, help="where executed notebooks and HTML go (default: "
+                                                     "reports/<profile>/)")
+    run.add_argument("--name", default=None, help="save one notebook's run (--only) under your experiment's name, e.g. "
+                                                  "a run on your own data (task=qa); listed in the index as yours")
     rep = sub.add_parser("report", help="rebuild the summary and index from the metrics already in the reports dir")
-    rep.add_argument("--reports", default=str(ROOT / "reports"))
+    rep.add_argument("--reports", default=str(default_reports("power")), help="a profile's reports dir (default: the "
+                                                                           "study's, reports/power/)")
     sub.add_parser("list", help="list notebooks and profiles")
     args = ap.parse_args(argv)
     if args.cmd == "list":

@@ -13,6 +13,7 @@ from .engines.base import Sampling
 from .engines.ct2 import PIP as CT2_PIP, available as ct2_available
 from .engines.vllm import PIP as VLLM_PIP, available as vllm_available
 from .filters import FILTERS
+from .methods.rar import RESPOND_STYLES
 from .models import DTYPES, check_model_name
 from .tasks import TASKS, Task, get_task
 
@@ -26,7 +27,7 @@ def profile_names() -> list[str]:
 
 @dataclass
 class ExperimentConfig:
-    """Everything one method x task experiment needs. Defaults are the `quick` profile's."""
+    """Everything one method x task experiment needs (defaults: a small run; profiles set the real sizes)."""
 
     task: str = "last_letter"
     k: int = 2  # words per name (last_letter) / people per question (coin_flip)
@@ -38,6 +39,12 @@ class ExperimentConfig:
     n_test: int = 24
     train_file: str | None = None  # a user's own data (JSONL/CSV with question, answer) instead of generated data
     test_file: str | None = None
+    question_field: str = "question"  # task=qa (your own data): the files' question and answer fields
+    answer_field: str = "answer"
+    answer_type: str = "exact"  # task=qa: exact, number, choice (among `choices`) or regex (`answer_pattern`)
+    choices: list = field(default_factory=list)
+    answer_pattern: str = ""
+    prompt_suffix: str = ""  # task=qa: what follows the question for System 1 (default: an answer-format line)
     n_samples: int = 5  # System 2 samples per input for the filter (self-consistency votes, USC candidates)
     n_shots: int = 0  # worked examples for few-shot CoT, taken from the training pool (and then left out of it)
     maj_k: list = field(default_factory=lambda: [1, 5, 10])  # maj@k evaluation over the first k of max(k) samples;
@@ -50,6 +57,9 @@ class ExperimentConfig:
     min_agreement: float = 0.6
     margin: int = 1
     max_new_tokens: int = 160  # per System 2 step
+    max_new_tokens_first: int = 0  # step 1 of a two-step method (RaR rephrasing, S2A extraction); 0 = max_new_tokens
+    respond_style: str = "format"  # RaR's answering step: format (the answer-format line only) or reason (asks to
+    # reason first, then the format line); see s2dlib/methods/rar.py
     max_new_tokens_direct: int = 24  # System 1 and distilled models
     max_new_tokens_response: int = 64  # responses a task builds its data from (pairwise_judge: the pairs to judge)
     n_criteria: int = 3  # BSM: evaluation criteria the branch step writes (one solve call each)
@@ -61,15 +71,19 @@ class ExperimentConfig:
     lr_grid: list = field(default_factory=list)  # lrs tried on the validation split (empty: just lr)
     epochs_grid: list = field(default_factory=list)  # epochs tried on the validation split (empty: just epochs)
     learning_curve: list = field(default_factory=list)  # kept-pair counts for the learning curve (empty: none)
+    distill_system1: bool = True  # RaR: the paper's Distill System 1 row (System 1's self-consistent answers distilled)
+    gold_ceiling: bool = True  # RaR: the gold-label ceiling (an oracle: true answers distilled with the same recipe)
     no_filter_ablation: bool = True  # RaR: also distil the unfiltered first samples (an ablation, not a paper row)
     n_dev: int = 0  # labelled inputs outside training and test: the router's threshold is chosen there (0: not chosen)
     router_k: int = 4  # sampled answers of the distilled System 1 whose agreement is the router's confidence (0: none)
     lora_r: int = 16
     lora_alpha: int = 32
     epochs: float = 2.0
-    lr: float = 1e-3
+    lr: float = 2e-4  # the rate power runs chose on their validation splits (last-letter, 2026-12-03)
     train_batch_size: int = 4
     seed: int = 0
+    seeds: list = field(default_factory=list)  # more training seeds (LoRA init, data order) for the distilled rows a
+    # verdict rests on; each is evaluated on the same test items, System 2 generations are shared (empty: seed only)
     profile: str = "custom"
     run_dir: str = "runs"
     data_dir: str = "data"
@@ -107,6 +121,9 @@ class ExperimentConfig:
                      "max_new_tokens_response", "max_new_tokens_branch", "max_new_tokens_merge"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1, name, "integers >= 1")
         need(self.n_samples <= 64, "n_samples", "1 to 64")
+        need(isinstance(self.max_new_tokens_first, int) and self.max_new_tokens_first >= 0, "max_new_tokens_first",
+             "integers >= 0 (0: max_new_tokens)")
+        need(self.respond_style in RESPOND_STYLES, "respond_style", ", ".join(RESPOND_STYLES))
         need(isinstance(self.n_criteria, int) and 1 <= self.n_criteria <= 5, "n_criteria", "integers 1 to 5")
         need(isinstance(self.n_shots, int) and 0 <= self.n_shots <= 16, "n_shots", "integers 0 to 16")
         need(isinstance(self.maj_k, (list, tuple)) and len(self.maj_k) > 0 and len(set(self.maj_k)) == len(self.maj_k)
@@ -125,6 +142,9 @@ class ExperimentConfig:
         need(isinstance(self.margin, int) and self.margin >= 0, "margin", "integers >= 0")
         need(isinstance(self.threads, int) and self.threads >= 0, "threads", "integers >= 0 (0 = default)")
         need(isinstance(self.seed, int) and self.seed >= 0, "seed", "integers >= 0")
+        need(isinstance(self.seeds, (list, tuple)) and len(set(self.seeds)) == len(self.seeds)
+             and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
+             "seeds", "a list of distinct integers >= 0 (training seeds; empty: seed only)")
         for name in ("train_file", "test_file"):
             need(getattr(self, name) is None or Path(getattr(self, name)).is_file(), name, "None or an existing JSONL/CSV file")
         need((self.train_file is None) == (self.test_file is None), "test_file" if self.train_file else "train_file",

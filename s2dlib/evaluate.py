@@ -5,6 +5,8 @@ from collections import Counter
 
 import numpy as np
 
+from .tasks.base import source_of
+
 
 def metric_suffix(metric: str) -> str:
     """'accuracy_biased' -> '_biased', 'accuracy' -> '': a metric's CI and count are ci_low<sfx>, ci_high<sfx>, n<sfx>."""
@@ -55,16 +57,38 @@ def rate(metric: str, outcomes: list[bool], seed: int = 0, clusters: list | None
 def step_diagnostics(task, examples, out, k: int | None = None) -> dict:
     """Whether replies ran out of budget and whether step 1 did its job, over the first k samples (None: all).
 
-    `capped`: inputs with a sample stopped at a token cap (its answer may be cut off); `step1_bias_kept`: the share
-    (%, with CI) of the inputs where a task can tell (`Task.bias_kept`, e.g. an opinion-biased question) whose step-1
-    text, as step 2 read it, still carries the bias (first sample). Empty for outputs without that record."""
-    out_k = [row[:k] for row in out.capped] if k else out.capped
-    diag = {"capped": sum(any(row) for row in out_k)} if out.capped else {}
-    flags = [task.bias_kept(e, row[0]) for e, row in zip(examples, out.first or []) if row]
-    flags = [f for f in flags if f is not None]
-    if flags:
-        diag.update(rate("step1_bias_kept", flags))
+    Cut-off replies are counted in two named units: `capped_inputs` (inputs with a sample stopped at a token cap at
+    any step: its answer may be cut off) and `capped_samples` (samples so stopped); a method with several steps adds
+    both per step (`capped_inputs_<step>`, `capped_samples_<step>`). `step1_bias_kept`: the share (%, with a CI that
+    resamples questions) of the inputs where a task can tell (`Task.bias_kept`, e.g. an opinion-biased question)
+    whose step-1 text, as step 2 read it, still carries the bias (first sample). Empty for outputs without that record."""
+    diag = {}
+    for step, flags in (("", out.capped), *((f"_{s}", f) for s, f in getattr(out, "step_capped", {}).items())):
+        if flags:
+            rows = [row[:k] for row in flags] if k else flags
+            diag.update({f"capped_inputs{step}": sum(any(row) for row in rows),
+                         f"capped_samples{step}": sum(map(sum, rows))})
+    seen = [(task.bias_kept(e, row[0]), source_of(e)) for e, row in zip(examples, out.first or []) if row]
+    seen = [(flag, source) for flag, source in seen if flag is not None]
+    if seen:
+        diag.update(rate("step1_bias_kept", [f for f, _ in seen], clusters=[c for _, c in seen]))
     return diag
+
+
+def paired_difference(a: list[bool], b: list[bool], clusters: list | None = None, seed: int = 0) -> dict:
+    """System a minus system b on the same items: the accuracy difference (points) with a paired bootstrap 95% CI that
+    resamples the same clusters as the marginal CIs (questions, pairs), and McNemar's exact p-value (a two-sided
+    binomial test on the discordant items, scipy). The test treats items as independent; the CI does not."""
+    from scipy.stats import binomtest
+
+    if len(a) != len(b):
+        raise ValueError(f"paired_difference: a and b must score the same items (got {len(a)} and {len(b)})")
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    lo, hi = bootstrap_ci(x - y, seed=seed, clusters=clusters)
+    a_only, b_only = int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum())
+    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
+    return {"diff": 100 * float((x - y).mean()) if x.size else float("nan"), "ci_low": lo, "ci_high": hi,
+            "p": float(p), "a_only": a_only, "b_only": b_only, "n": int(x.size)}
 
 
 def maj_at_k(answers: list[list[str | None]], k: int, normalize=lambda a: a) -> list[str | None]:

@@ -65,7 +65,7 @@ def filter_stats(task, examples, out, res: FilterResult) -> dict:
         "tokens_per_sample": float(np.mean([t for row in out.tokens for t in row] or [0])),
         "filter_tokens_per_input": float(np.mean(extra)),
         "system2_tokens_per_input": float(np.mean([sum(row) + x for row, x in zip(out.tokens, extra)])),
-        **{f"samples_{k}" if k == "capped" else k: v for k, v in step_diagnostics(task, examples, out).items()},
+        **step_diagnostics(task, examples, out),
         **res.stats,
     }
 
@@ -95,7 +95,7 @@ class SelfConsistency(Filter):
 
     name = "self_consistency"
 
-    def __init__(self, min_agreement: float = 0.5, margin: int = 1, normalize=lambda a: a):
+    def __init__(self, min_agreement: float = 0.6, margin: int = 1, normalize=lambda a: a):
         if not 0.0 <= min_agreement <= 1.0:
             raise ValueError(f"min_agreement={min_agreement}: allowed values are 0 to 1")
         if margin < 0:

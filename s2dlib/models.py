@@ -63,7 +63,10 @@ def check_model_name(name: str) -> None:
     """Fail fast, before any loading, on a name that is neither known nor an existing folder nor an HF id."""
     if name in MODEL_CHOICES or Path(name).is_dir():
         return
-    if name.count("/") == 1 and not name.startswith((".", "/")):
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ValueError(f"model={name!r}: no such folder; allowed values are {', '.join(MODEL_CHOICES)}, a local "
+                         "model folder (config.json, tokenizer and weights, as save_pretrained writes it) or an HF id")
+    if name.count("/") == 1:
         return  # an HF hub id; resolved (from the local HF cache) at load time
     raise ValueError(f"model={name!r}: allowed values are {', '.join(MODEL_CHOICES)}, a local model folder or an HF id")
 

@@ -20,10 +20,11 @@ from .config import ExperimentConfig
 from .distill import run_key, train_lora_isolated, trained_record
 from .engines import EngineSlot, resolve_engine
 from .engines.base import Sampling
-from .evaluate import accuracy_row, maj_at_k, rate, step_diagnostics
+from .evaluate import accuracy_row, maj_at_k, paired_difference, rate, step_diagnostics
 from .filters import FilterResult, build_filter, filter_stats
 from .methods import MethodOutput, build_method
 from .methods.base import user
+from .paper import GOLD, roles, verdict_metric
 from .provenance import environment, git_commit
 from .tasks import Example, check_disjoint, save_examples, source_of
 
@@ -52,6 +53,8 @@ class Experiment:
         self.outputs: dict[str, MethodOutput] = {}  # evaluation outputs by system, for inspection in the notebook
         self.curve: list[dict] = []  # learning-curve points: accuracy of a distilled model by training pairs
         self.router: dict = {}  # the confidence router's sweep (evaluate_router)
+        self.variants: list[dict] = []  # prompt-variant rows (evaluate_variants)
+        self.known: dict[str, list[int]] = {}  # metric subsets decided by a reference system's outcomes (known_subset)
         self.lora = cfg.lora()  # the LoRA recipe of the final adapters (choose_recipe may replace it)
         self.recipe: dict = {"chosen_by": "profile (not tuned)", **{k: getattr(self.lora, k) for k in ("lr", "epochs")}}
 
@@ -201,7 +204,8 @@ class Experiment:
                 correct = []  # no adapter (nothing kept): NaN accuracy and interval
                 if adapter is not None:
                     out = self.generate("system1", val, c.greedy(), adapter=adapter)
-                    correct = [self.task.score(a[0], e) for a, e in zip(out.answers, val)]
+                    # inputs without a known answer (a judge's unlabeled training pairs) are not scored
+                    correct = [self.task.score(a[0], e) for a, e in zip(out.answers, val) if e.answer]
                 score = rate("accuracy", correct, c.seed)
                 trials.append({"lr": lr, "epochs": epochs, "val_accuracy": score["accuracy"],
                                "val_ci_low": score["ci_low"], "val_ci_high": score["ci_high"]})
@@ -268,6 +272,61 @@ class Experiment:
                          **step_diagnostics(self.task, self.test, out, k)})
         return rows
 
+    def evaluate_seeds(self, label: str, targets: FilterResult) -> list[dict]:
+        """`label`'s distilled model trained again with every training seed of cfg.seeds (LoRA initialisation and data
+        order; same pairs and recipe) and evaluated on the same test items, greedy. Rows "<label> (seed s)" carry
+        `base_system` and `seed` (the run's own row gets `seed` too); `compare` gives each its paired tests and
+        `seed_summary` the spread. The System 2 generations are not redone: only training depends on the seed."""
+        main = next((r for r in self.rows if r["system"] == label and r.get("status") == "ok"), None)
+        if main is None:
+            return []
+        main["seed"] = self.lora.seed
+        rows = [main]
+        for seed in (s for s in self.cfg.seeds if s != self.lora.seed):
+            name = f"{label} (seed {seed})"
+            adapter = self.distill(name, targets, lora=replace(self.lora, seed=seed))
+            row = {**self._rows(name, "system1", adapter)[0], "base_system": label, "seed": seed}
+            self._record(row)
+            rows.append(row)
+        return rows
+
+    def seed_summary(self, metric: str = "accuracy") -> dict[str, dict]:
+        """Per system trained with several seeds (`evaluate_seeds`): each seed's `metric`, their mean, standard
+        deviation and range, and whether every seed's paired CI against System 1 lies above 0."""
+        out = {}
+        for row in self.rows:
+            if row.get("seed") is None or "base_system" in row or metric not in row:
+                continue
+            runs = [row] + [r for r in self.rows if r.get("base_system") == row["system"] and metric in r]
+            values = [r[metric] for r in runs]
+            beats = [r["vs_system1"]["ci_low"] > 0 for r in runs if isinstance(r.get("vs_system1"), dict)]
+            out[row["system"]] = {"metric": metric, "seeds": [r["seed"] for r in runs], "values": values,
+                                  "mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1
+                                  else float("nan"), "min": float(min(values)), "max": float(max(values)),
+                                  "every_seed_beats_system1": bool(beats) and len(beats) == len(runs) and all(beats)}
+        return out
+
+    def evaluate_variants(self, systems: dict[str, str | Path | None]) -> list[dict]:
+        """Direct systems (label -> adapter, None: the base model) on the task's prompt variants of every test input
+        (`Task.prompt_variants`), greedy: accuracy per variant with its CI, and per system the share of test inputs
+        whose answer changes between variants (`answer_changes`, with a CI). Empty when the task has no variants."""
+        variants = [self.task.prompt_variants(e) for e in self.test]
+        names = list(variants[0]) if variants and variants[0] else []
+        norm = lambda a: None if a is None else self.task.normalize(a)  # noqa: E731
+        records = []
+        for label, adapter in systems.items():
+            answers = {}
+            for name in names:
+                examples = [replace(e, question=v[name]) for e, v in zip(self.test, variants)]
+                answers[name] = [a[0] for a in self.generate("system1", examples, self.cfg.greedy(), adapter).answers]
+                correct = [self.task.score(a, e) for a, e in zip(answers[name], self.test)]
+                records.append({"system": label, "variant": name, **rate("accuracy", correct, self.cfg.seed)})
+            changes = [len({norm(answers[n][i]) for n in names}) > 1 for i in range(len(self.test))]
+            records.append({"system": label, "variant": "answer changes between variants",
+                            **rate("answer_changes", changes, self.cfg.seed)})
+        self.variants = records
+        return records
+
     def evaluate_router(self, adapter: str | Path, system2: str, label: str = "Router") -> dict:
         """Beyond the paper: the distilled System 1 (`adapter`) answers, `system2` (a method) answers where the
         router's label-free confidence is low (`s2dlib.route`). Every threshold is scored on the test set (the curve);
@@ -311,9 +370,55 @@ class Experiment:
         correct = [self.task.score(a, e) for a, e in zip(answers, examples)]
         metrics = accuracy_row(correct, tokens, sum(a is None for a in answers), seed=self.cfg.seed,
                                subsets=self.task.metric_subsets(examples), clusters=[source_of(e) for e in examples])
-        for metric, (outcomes, clusters) in self.task.paired_outcomes(answers, examples).items():
+        for metric, (outcomes, clusters) in self.task.answer_outcomes(answers, examples).items():
             metrics.update(rate(metric, outcomes, self.cfg.seed, clusters))
-        return {"status": "ok", **metrics, "wall_s_per_input": float(np.mean(seconds))}
+        return {"status": "ok", **metrics, "wall_s_per_input": float(np.mean(seconds)),
+                "outcomes": [int(c) for c in correct]}  # per test input, in order: paired tests read them
+
+    def known_subset(self, reference: str = "System 1") -> dict[str, list[int]]:
+        """Add the task's subsets decided by `reference`'s outcomes (`Task.known_subsets`, e.g. the biased inputs of
+        the questions System 1 answers right in their plain form) to every scored row, with CIs that resample
+        questions. Call it after the rows are evaluated."""
+        ref = next((r for r in self.rows if r["system"] == reference and "outcomes" in r), None)
+        if ref is None:
+            raise ValueError(f"reference={reference!r}: allowed values are evaluated systems "
+                             f"({', '.join(r['system'] for r in self.rows if 'outcomes' in r)})")
+        self.known = self.task.known_subsets(self.test, ref["outcomes"])
+        clusters = [source_of(e) for e in self.test]
+        for row in self.rows:
+            for metric, idx in self.known.items():
+                if "outcomes" in row:
+                    row.update(rate(metric, [row["outcomes"][i] for i in idx], self.cfg.seed, [clusters[i] for i in idx]))
+        return self.known
+
+    def compare(self, table: str) -> list[dict]:
+        """Paired comparisons on the same test items (issue 36), on the table's verdict metric: every distilled row
+        (a system that was trained) against the table's System 1 (`vs_system1`) and System 2 (`vs_system2`) rows, the
+        gold-label ceiling also against the distilled row (`vs_distilled`), System 2 against System 1. Each is the
+        difference in points with a paired bootstrap 95% CI over the marginal CIs' clusters and McNemar's exact p
+        (`evaluate.paired_difference`). Call it after the rows (and `known_subset`) are evaluated."""
+        role, metric = roles(table), verdict_metric(table)
+        subsets = {**self.task.metric_subsets(self.test), **self.known}
+        idx = subsets.get(metric, list(range(len(self.test))))
+        clusters = [source_of(self.test[i]) for i in idx]
+        scored = {r["system"]: r for r in self.rows if r.get("status") == "ok" and "outcomes" in r}
+        trained = {t["system"] for t in self.trainings}
+        against = {"vs_system1": role["system1"], "vs_system2": role["system2"], "vs_distilled": role["distilled"]}
+        done = []
+        for row in self.rows:
+            name = row["system"]
+            if name not in scored or not (name in trained or name == role["system2"]):
+                continue
+            keys = ("vs_system1",) if name not in trained else \
+                ("vs_system1", "vs_system2", "vs_distilled") if name == GOLD else ("vs_system1", "vs_system2")
+            for key in keys:
+                other = against[key]
+                if other in scored and other != name:
+                    row[key] = {"system": other, "metric": metric, **paired_difference(
+                        [row["outcomes"][i] for i in idx], [scored[other]["outcomes"][i] for i in idx], clusters,
+                        self.cfg.seed)}
+            done.append(row)
+        return done
 
     def _record(self, row: dict) -> None:
         """Add a result row, replacing an earlier row of the same system."""
@@ -339,8 +444,9 @@ class Experiment:
     def save_metrics(self, path: str | Path | None = None, table: str = "", system2: str = "") -> dict:
         """Write the machine-readable record (rows, filters, trainings, provenance, config) that tests and the summary read."""
         record = {"experiment": self.name, "paper_table": table, "system2": system2, "task": self.cfg.task,
-                  "rows": self.rows, "filters": self.filters, "trainings": self.trainings, "recipe": self.recipe,
-                  "learning_curve": self.curve, "router": self.router,
+                  "test_data": self.task.data_stats(self.test), "rows": self.rows, "filters": self.filters, "trainings": self.trainings, "recipe": self.recipe,
+                  "learning_curve": self.curve, "router": self.router, "prompt_variants": self.variants,
+                  "seeds": self.seed_summary(verdict_metric(table) if table else "accuracy"),
                   "provenance": self.provenance(), "config": self.cfg.asdict()}
         _write_json(Path(path) if path else self.dir / "metrics.json", record)
         return record

@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from .evaluate import metric_suffix
-
-PAPER_FILE = Path(__file__).parent / "paper_numbers.json"
-
-
-@lru_cache
-def paper_numbers() -> dict:
-    return json.loads(PAPER_FILE.read_text())
+from .paper import GOLD, paper_numbers, verdict_metric
 
 
 def show(df: pd.DataFrame, precision: int = 1):
@@ -59,8 +52,12 @@ def results_table(rows: list[dict], table: str = "", task: str = "", metrics: li
             out[ci] = [_ci(lo, hi) for lo, hi in zip(ours[f"ci_low{sfx}"], ours[f"ci_high{sfx}"])]
         out["Tokens / input"] = ours["tokens"].round(1)
         out["No answer"] = ours["no_answer"].astype("Int64")
-        if "capped" in ours:  # replies that stopped at a token cap: an answer may be cut off
-            out["Cut off"] = ours["capped"].astype("Int64")
+        cut = "capped_inputs" if "capped_inputs" in ours else "capped" if "capped" in ours else None  # older runs: capped
+        if cut:  # inputs with a reply that stopped at a token cap (any step): an answer may be cut off
+            out["Inputs cut off"] = ours[cut].astype("Int64")
+        for key, col in (("vs_system1", "vs System 1 (paired)"), ("vs_system2", "vs System 2 (paired)")):
+            if key in ours:  # the difference in points, paired bootstrap 95% CI, McNemar p (Experiment.compare)
+                out[col] = [_diff(c) if isinstance(c, dict) else "" for c in ours[key]]
         for m in metrics:
             out[f"n{_words(m)}"] = ours[f"n{metric_suffix(m)}"].astype("Int64")  # e.g. swap_inconsistent: pairs
         out["Seconds / input"] = ours["wall_s_per_input"].round(2)
@@ -86,6 +83,47 @@ def metric_breakdown(rows: list[dict], metrics: list[str]) -> pd.DataFrame:
     out = {r["system"]: {f"{_words(m).strip() or m} %": cell(r, m) for m in metrics if m in r}
            for r in rows if r.get("status") == "ok"}
     return pd.DataFrame.from_dict(out, orient="index")
+
+
+def seed_table(rows: list[dict], table: str) -> pd.DataFrame:
+    """The rows trained with several seeds (`Experiment.evaluate_seeds`): per seed its accuracy [CI] on the table's
+    verdict metric and its paired differences against System 1 and System 2."""
+    metric = verdict_metric(table)
+    sfx = metric_suffix(metric)
+    runs = [r for r in rows if r.get("seed") is not None and r.get("status") == "ok" and metric in r]
+    return pd.DataFrame([{"System": r.get("base_system", r["system"]), "Seed": r["seed"],
+                          f"{_label(metric)} % [95% CI]": f"{r[metric]:.1f} {_ci(r[f'ci_low{sfx}'], r[f'ci_high{sfx}'])}",
+                          "vs System 1 (paired)": _diff(r["vs_system1"]) if isinstance(r.get("vs_system1"), dict) else "",
+                          "vs System 2 (paired)": _diff(r["vs_system2"]) if isinstance(r.get("vs_system2"), dict) else ""}
+                         for r in sorted(runs, key=lambda r: (r.get("base_system", r["system"]), r["seed"]))])
+
+
+def variants_table(records: list[dict]) -> pd.DataFrame:
+    """Prompt variants (`Experiment.evaluate_variants`): per system, accuracy [CI] on each wording and the share of
+    inputs whose answer changes between wordings."""
+    cells: dict[str, dict[str, str]] = {}
+    for r in records:
+        metric = "accuracy" if "accuracy" in r else "answer_changes"
+        sfx = metric_suffix(metric)
+        col = f"{r['variant']} %" if metric == "accuracy" else "answer changes between variants %"
+        cells.setdefault(r["system"], {})[col] = f"{r[metric]:.1f} {_ci(r[f'ci_low{sfx}'], r[f'ci_high{sfx}'])}"
+    return pd.DataFrame([{"System": k, **v} for k, v in cells.items()])
+
+
+def pilot_table(record: dict) -> pd.DataFrame:
+    """A dev-split pilot's rows (benchmarks/pilot_rar.py): accuracy [CI] overall and per gold answer, yes-share,
+    tokens and cut-off inputs per step."""
+    out = []
+    for r in record["rows"]:
+        row = {"System": r["system"], "Accuracy % [95% CI]": f"{r['accuracy']:.1f} {_ci(r['ci_low'], r['ci_high'])}"}
+        for m in ("accuracy_yes", "accuracy_no", "yes_share"):
+            if m in r:
+                row[f"{_label(m)} %"] = round(r[m], 1)
+        row["Tokens / input"] = round(r["tokens"], 1)
+        row.update({f"Cut off{k.removeprefix('capped_inputs').replace('_', ' ')}": v for k, v in r.items()
+                    if k.startswith("capped_inputs")})
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def plot_accuracy_vs_tokens(rows: list[dict], table: str = "", task: str = "", ax=None, metric: str = "accuracy"):
@@ -130,9 +168,6 @@ def plot_accuracy_vs_tokens(rows: list[dict], table: str = "", task: str = "", a
     ax.set_ylim(-2, 102)
     ax.legend(fontsize=8, loc="best")
     return ax
-
-
-GOLD = "Distill gold labels (oracle)"  # the ceiling row: trained on true answers, not a method of the paper
 
 
 def plot_learning_curve(curve: list[dict], ax=None):
@@ -260,29 +295,59 @@ def _above(a: dict, b: dict, metric: str) -> bool:
     return a[f"ci_low{sfx}"] > b[f"ci_high{sfx}"]
 
 
-def _best_point(row: dict, curve: list[dict] | None, metric: str) -> dict:
-    """`row`, or the learning-curve point of the same system that scored highest on `metric` if one beat it."""
-    points = [p for p in curve or [] if p.get("curve") == row["system"] and p.get("status") == "ok" and metric in p]
-    return max([row] + points, key=lambda p: p[metric])
+LEVEL = 10.0  # points: "level with" needs the paired 95% CI of the difference inside +-LEVEL
 
 
-def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list[dict] | None = None) -> str:
+def _paired(a: dict, key: str, metric: str) -> dict | None:
+    """a's paired comparison `key` (vs_system1 / vs_system2 / vs_distilled, `Experiment.compare`) on `metric`, if any."""
+    cmp = a.get(key)
+    return cmp if isinstance(cmp, dict) and cmp.get("metric") == metric else None
+
+
+def _diff(cmp: dict) -> str:
+    return f"{cmp['diff']:+.1f} points [{cmp['ci_low']:+.1f}, {cmp['ci_high']:+.1f}], McNemar p={cmp['p']:.2g}"
+
+
+def _beats(a: dict, b: dict, key: str, metric: str) -> bool:
+    """a beats b: the paired 95% CI of the difference lies above 0; without item outcomes (older runs), a's marginal
+    CI lies above b's."""
+    cmp = _paired(a, key, metric)
+    return cmp["ci_low"] > 0 if cmp else _above(a, b, metric)
+
+
+def _versus(a: dict, name: str, key: str, metric: str) -> str:
+    """'beats' / 'is below' / 'is level with' / 'is not shown different from' `name`, by the paired CI (issue 36)."""
+    cmp = _paired(a, key, metric)
+    if cmp is None:
+        return ""
+    word = ("beats" if cmp["ci_low"] > 0 else "is below" if cmp["ci_high"] < 0 else
+            "is level with" if -LEVEL <= cmp["ci_low"] and cmp["ci_high"] <= LEVEL else "is not shown different from")
+    return f"{word} {name} ({_diff(cmp)})"
+
+
+def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
     """The paper's claim for `table`, checked on our rows in words. The distilled model 'works' when it beats System 1
-    by at least MIN_GAIN points (0 unless set) with non-overlapping 95% CIs while generating <= 10% of System 2's
-    tokens; for the paper's claim that is REPRODUCED, for a negative-result table (NEGATIVE) the paper's failure is
-    reproduced when System 2 separates from System 1 and the distilled model does not. The gold-label ceiling, when
-    present, says whether System 1 can learn the task at this size at all: its best point on the learning curve
-    (`curve`, the run's `learning_curve` records) counts, compared with the distilled model's best point, since one
-    recipe need not suit every number of pairs. Roles and metric: paper_numbers.json."""
+    by at least MIN_GAIN points (0 unless set) with a paired 95% CI of the difference above 0 (on the same test items;
+    runs without item outcomes fall back to separated marginal CIs) while generating <= 10% of System 2's tokens; for
+    the paper's claim that is REPRODUCED, for a negative-result table (NEGATIVE) the paper's failure is reproduced when
+    System 2 beats System 1 and the distilled model does not. "Level with" System 2 needs the paired CI inside
+    +-LEVEL points. The gold-label ceiling, when present, says whether System 1 can learn the task at this size at all:
+    its row trained on all pairs counts; the learning curve stays descriptive (picking its best point would choose on
+    the test set). Roles and metric: paper_numbers.json (`verdict_metric` where a table sets one)."""
     role = paper_numbers()["row_roles"][table]
-    metric = metric or paper_numbers()["tables"][table]["metric"]
+    metric = metric or verdict_metric(table)
     system1, system2, distilled = role["system1"], role["system2"], role["distilled"]
     by = {r["system"]: r for r in rows if r.get("status") == "ok" and metric in r}
     if system1 not in by or distilled not in by:
         return f"Not decidable: {system1!r} or {distilled!r} has no {metric} result in this run."
     sfx, min_gain = metric_suffix(metric), MIN_GAIN.get(table, 0.0)
     s1, d, s2, gold = by[system1], by[distilled], by.get(system2), by.get(GOLD)
-    gain, separated = d[metric] - s1[metric], _above(d, s1, metric)
+    paired = _paired(d, "vs_system1", metric) is not None
+    gain, separated = d[metric] - s1[metric], _beats(d, s1, "vs_system1", metric)
+    seeds = [d] + [r for r in by.values() if r.get("base_system") == distilled and "seed" in r]
+    if len(seeds) > 1:  # the claim must hold for the seeds' mean and for every seed's paired test (issue 36)
+        gain = sum(r[metric] for r in seeds) / len(seeds) - s1[metric]
+        separated = all(_beats(r, s1, "vs_system1", metric) for r in seeds)
     cheap = s2 is not None and d["tokens"] <= 0.1 * s2["tokens"]
     floor, floor_short, floor_why = FLOOR.get(table, (None, "", ""))
     floor_name = f"{floor_short} ({floor_why})"  # its first mention explains it
@@ -294,34 +359,35 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
     if gold is not None:
         parts.append(f"the gold-label ceiling {_interval(gold, metric)}")
     facts = f"{metric}: " + "; ".join(parts) + "."
+    compared = [c for c in (_versus(d, system1, "vs_system1", metric), _versus(d, system2, "vs_system2", metric)) if c]
+    if compared:
+        facts += f" Paired on the same test items, {distilled} " + " and ".join(compared) + "."
+    if len(seeds) > 1:
+        values, each = [r[metric] for r in seeds], ", ".join(f"seed {r['seed']}: {r[metric]:.1f}%" for r in seeds)
+        beaten = sum(_beats(r, s1, "vs_system1", metric) for r in seeds)
+        facts += (f" Over {len(seeds)} training seeds ({each}): mean {sum(values) / len(values):.1f}%, range "
+                  f"{min(values):.1f}-{max(values):.1f}; {beaten} of {len(seeds)} seeds beat {system1} in their paired test.")
     why = []
     control, cue = CONTROL.get(table, (None, ""))
     if gold is not None and control in gold and control in s1 and not _above(gold, s1, control):
         why.append(f"the gold-label ceiling does not rise on {control} ({_interval(gold, control)} vs System 1 "
                    f"{_interval(s1, control)}): {cue}; it bounds nothing here")
     elif gold is not None:
-        top, d_top = _best_point(gold, curve, metric), _best_point(d, curve, metric)
-        if top is not gold:
-            why.append(f"the gold-label ceiling scores {_interval(top, metric)} at {top['n_pairs']} pairs but "
-                       f"{_interval(gold, metric)} on all its pairs: the recipe chosen for the full set does not hold "
-                       f"at every size, so its best point is the ceiling")
-        if floor is not None and top[f"ci_low{sfx}"] <= floor:
-            why.append(f"the gold-label ceiling ({_interval(top, metric)}) does not clear {floor_name}: trained on true "
+        if floor is not None and gold[f"ci_low{sfx}"] <= floor:
+            why.append(f"the gold-label ceiling ({_interval(gold, metric)}) does not clear {floor_name}: trained on true "
                        "verdicts, the direct judge learns a position, not a verdict, so at this size it bounds nothing "
                        "and cannot tell whether better targets would help")
             floor_name = floor_short
-        elif not _above(top, s1, metric):
-            why.append("even the gold-label ceiling stays within System 1's interval" +
-                       (" at every learning-curve size" if any(p.get("curve") == GOLD for p in curve or []) else "") +
-                       ", so at this size the model does not learn the task from direct answers at all; the targets "
-                       "are not the bottleneck")
-        elif _above(top, d_top, metric):
-            why.append("the ceiling rises above System 1 and above the distilled model, so System 1 can learn the task "
-                       "at this size: the System 2 targets (or how many the filter kept) are what falls short")
+        elif not _beats(gold, s1, "vs_system1", metric):
+            why.append("even the gold-label ceiling does not beat System 1, so at this size the model does not learn "
+                       "the task from direct answers at all; the targets are not the bottleneck")
+        elif _beats(gold, d, "vs_distilled", metric):
+            why.append("the ceiling beats System 1 and the distilled model, so System 1 can learn the task at this "
+                       "size: the System 2 targets (or how many the filter kept) are what falls short")
         else:
-            why.append("the ceiling rises above System 1 but the distilled model reaches its interval, so the System 2 "
-                       "targets teach about as much as true answers: what System 1 learns from this many pairs with "
-                       "this recipe is the bottleneck, not the targets")
+            why.append("the ceiling beats System 1 but not the distilled model, so the System 2 targets teach about as "
+                       "much as true answers: what System 1 learns from this many pairs with this recipe is the "
+                       "bottleneck, not the targets")
     if not over_floor:
         position = (f"; it is swap-inconsistent on {d['swap_inconsistent']:.0f}% of pairs"
                     if "swap_inconsistent" in d else "")
@@ -329,25 +395,30 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
         why.append(f"{distilled} does not clear {floor_name}{gained}{position}")
         if s1[f"ci_high{sfx}"] < floor:
             why.append("System 1 itself lies below that level, so beating it proves nothing")
-    s2_separated = s2 is not None and _above(s2, s1, metric)
+    failing = [str(r["seed"]) for r in seeds if len(seeds) > 1 and not _beats(r, s1, "vs_system1", metric)]
+    if failing:
+        why.append(f"with seed {', '.join(failing)} the distilled model does not beat {system1}: the effect depends on "
+                   "the training seed")
+    s2_separated = s2 is not None and _beats(s2, s1, "vs_system1", metric)
     if s2 is not None and not s2_separated:
-        why.append(f"{system2} itself does not separate from System 1")
+        why.append(f"{system2} itself does not beat System 1")
     joined = "; ".join(why)
     reasons = f" {joined[:1].upper()}{joined[1:]}." if why else ""
     n = d.get(f"n{sfx}")
     if n is not None and n < PILOT_N:  # a percentile bootstrap over a handful of inputs is rough, whatever it says
         reasons += f" Only {n} test inputs: a pilot, not a result."
     criterion = (f">= {min_gain:g} points over System 1" if min_gain else "above System 1") + \
-        ", separated 95% CIs, <= 10% of System 2's tokens" + (f", CI above {floor:g}%" if floor is not None else "")
+        (", paired 95% CI of the difference above 0" if paired else ", separated 95% CIs (no item outcomes)") + \
+        ", <= 10% of System 2's tokens" + (f", CI above {floor:g}%" if floor is not None else "")
     if table in NEGATIVE:
         head = ("NEGATIVE RESULT NOT REPRODUCED: the distilled model works here" if works else
-                "PAPER'S NEGATIVE RESULT REPRODUCED: System 2 separates from System 1, the distilled model does not"
+                "PAPER'S NEGATIVE RESULT REPRODUCED: System 2 beats System 1, the distilled model does not"
                 if s2_separated and not separated else
-                "NOT DECIDABLE: System 2 does not separate from System 1" if not s2_separated else
-                "PARTIAL: the distilled model separates from System 1 but misses the token criterion")
+                "NOT DECIDABLE: System 2 does not beat System 1" if not s2_separated else
+                "PARTIAL: the distilled model beats System 1 but misses the token criterion")
         return f"{head} (distillation works when {criterion}): {facts}{reasons}"
     if works:
-        return f"REPRODUCED: {facts} The distilled model gains {gain:.1f} points over System 1 with separated intervals."
+        return f"REPRODUCED: {facts} The distilled model gains {gain:.1f} points over System 1."
     head = "PARTIAL" if gain > 0 and separated and over_floor else "NOT REPRODUCED"
     return f"{head} (criterion: {criterion}): {facts}{reasons}"
 
@@ -355,9 +426,18 @@ def verdict(rows: list[dict], table: str, metric: str | None = None, curve: list
 def verdicts(exps: pd.DataFrame, table: str) -> str:
     """One verdict line per experiment of `table` that ran (`verdict`), for the summary."""
     done = exps[(exps.paper_table == table) & (exps.status == "ok")]
-    return "\n\n".join(f"{e.task}: {verdict(e.metrics['rows'], table, curve=e.metrics.get('learning_curve'))}"
+    return "\n\n".join(f"**{e.task}**: {verdict(e.metrics['rows'], table)}"
                        for _, e in done.iterrows()) or \
         "No experiment of this table has run."
+
+
+def _tail(text: str, width: int) -> str:
+    """The end of a reply, at most `width` characters, cut at a word boundary ('…' marks the cut)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[-width:]
+    return "…" + cut[cut.find(" ") + 1 :] if " " in cut else "…" + cut
 
 
 def answers_table(exp, n: int = 5, width: int = 80) -> pd.DataFrame:
@@ -367,9 +447,18 @@ def answers_table(exp, n: int = 5, width: int = 80) -> pd.DataFrame:
         row = {"question": ex.question, "gold": ex.answer}
         for label, out in exp.outputs.items():
             answer = out.answers[i][0]
-            row[label] = f"{'(no answer)' if answer is None else answer}  «{out.texts[i][0][-width:]}»"
+            row[label] = f"{'(no answer)' if answer is None else answer}  «{_tail(out.texts[i][0], width)}»"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def worked_example(exp, i: int = 0) -> pd.DataFrame:
+    """One test input with every system's full reply, System 2's intermediate text included (what step 1 wrote, as
+    step 2 read it: the rephrasing, the S2A extraction), and the answer read from it."""
+    ex = exp.test[i]
+    return pd.DataFrame([{"system": label, "step 1 (what step 2 read)": out.first[i][0] if out.first else "",
+                          "reply": out.texts[i][0], "answer read": out.answers[i][0], "gold": ex.answer}
+                         for label, out in exp.outputs.items() if " pairs)" not in label])
 
 
 def provenance_table(prov: dict) -> pd.DataFrame:
@@ -422,7 +511,8 @@ def other_experiments(reports: str | Path) -> dict[str, dict]:
 def other_results(record: dict) -> pd.DataFrame:
     """`results_table` of an experiment outside the paper's tables, on every metric its rows carry a CI for."""
     rows = [r for r in record["rows"] if r.get("status") == "ok"]
-    plain = {"system", "status", "tokens", "n", "no_answer", "capped", "k", "base_system", "threshold", "sent_pct"}
+    plain = {"system", "status", "tokens", "n", "no_answer", "capped", "capped_inputs", "capped_samples", "k",
+             "base_system", "threshold", "sent_pct", "outcomes", "vs_system1", "vs_system2", "vs_distilled"}
     metrics = [k for k in (rows[0] if rows else {}) if k not in plain and not k.startswith(("ci_", "n_"))
                and f"ci_low{metric_suffix(k)}" in rows[0]]
     return results_table(record["rows"], metrics=metrics or None)
@@ -431,6 +521,48 @@ def other_results(record: dict) -> pd.DataFrame:
 def _metrics(e) -> dict:
     """An experiment row's recorded metrics ({} when not run or failed; pandas turns a missing dict into NaN)."""
     return e.metrics if isinstance(e.metrics, dict) else {}
+
+
+def glance_table(exps: pd.DataFrame) -> pd.DataFrame:
+    """One row per experiment that ran: System 1, System 2, the distilled model and the gold-label ceiling on the
+    table's verdict metric (% [95% CI], tokens), the distilled model's paired difference with System 1, its seed
+    spread, the verdict's head word and the paper's System 1 / distilled numbers (labelled as the paper's)."""
+    out = []
+    for _, e in exps[exps.status == "ok"].iterrows():
+        table, m = e.paper_table, _metrics(e)
+        metric, role = verdict_metric(table), paper_numbers()["row_roles"][table]
+        sfx = metric_suffix(metric)
+        rows = {r["system"]: r for r in m.get("rows", []) if r.get("status") == "ok" and metric in r}
+        paper = {r["system"]: r for r in paper_numbers()["tables"][table]["tasks"].get(e.task, [])}
+        pmetric = paper_numbers()["tables"][table]["metric"]
+
+        def cell(name, tokens=True):
+            r = rows.get(name)
+            if r is None:
+                return ""
+            return f"{r[metric]:.1f} {_ci(r[f'ci_low{sfx}'], r[f'ci_high{sfx}'])}" + (f", {r['tokens']:.0f} tok" if tokens else "")
+
+        d = rows.get(role["distilled"], {})
+        prov = m.get("provenance", {})
+        out.append({"paper table": table.replace("table", ""), "task": e.task, "metric": metric,
+                    "run": f"{prov.get('profile', '')}, {prov.get('n_test', '')} test / {prov.get('n_train', '')} train"
+                           + (" judgments" if e.task == "pairwise_judge" else ""),
+                    "System 1": cell(role["system1"]),
+                    "System 2": f"{role['system2']}: {cell(role['system2'])}" if role["system2"] in rows else "",
+                    "distilled": cell(role["distilled"]), "paired vs System 1": _paired_cell(d.get("vs_system1")) or "",
+                    "seeds": _seed_cell(m.get("seeds", {}).get(role["distilled"])) or "1",
+                    "gold-label ceiling": cell(GOLD, tokens=False),
+                    "verdict": verdict(m.get("rows", []), table).split(":")[0].split(" (")[0],
+                    f"paper's System 1 / distilled ({paper_numbers()['model']})": " / ".join(
+                        "?" if paper.get(s, {}).get(pmetric) is None else f"{paper[s][pmetric]:g}"
+                        for s in (role["system1"], role["distilled"])) + f" ({pmetric})"})
+    return pd.DataFrame(out)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (the README's glance table is written from `glance_table`)."""
+    cells = lambda row: "| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"  # noqa: E731
+    return "\n".join([cells(df.columns), cells(["---"] * len(df.columns)), *(cells(r) for r in df.itertuples(index=False))])
 
 
 def comparison_table(exps: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -451,10 +583,26 @@ def comparison_table(exps: pd.DataFrame, table: str) -> pd.DataFrame:
                 "ours 95% CI": _ci(r[lo], r[hi]) if ok and lo in r else None,
                 "ours tokens": round(r["tokens"], 1) if ok else None,
                 "ours status": r.get("status", e.status if e.status != "ok" else "not in this experiment"),
+                "ours vs System 1 (paired)": _paired_cell(r.get("vs_system1")),
+                "ours training seeds": _seed_cell(_metrics(e).get("seeds", {}).get(system)),
                 f"paper {metric} % ({model})": paper.get(system, {}).get(metric),
                 f"paper tokens ({model})": paper.get(system, {}).get("tokens"),
             })
     return pd.DataFrame(out)
+
+
+def _paired_cell(cmp) -> str | None:
+    """A paired comparison for a table cell, naming its metric (Table 2's claim is read on known questions)."""
+    return f"{_diff(cmp)} ({cmp['metric']})" if isinstance(cmp, dict) else None
+
+
+def _seed_cell(summary) -> str | None:
+    """'mean 55.0 (50.0-60.0) over 3 seeds; 3/3 beat System 1' from a metrics record's seed summary."""
+    if not summary or len(summary.get("seeds", [])) < 2:
+        return None
+    n = len(summary["seeds"])
+    return (f"mean {summary['mean']:.1f} ({summary['min']:.1f}-{summary['max']:.1f}) over {n} seeds"
+            + ("; every seed beats System 1" if summary.get("every_seed_beats_system1") else ""))
 
 
 def token_ratios(exps: pd.DataFrame) -> pd.DataFrame:
@@ -569,10 +717,19 @@ def headline_cells(e) -> str:
     cells = []
     for kind in ("system1", "system2", "distilled"):
         r = rows.get(role[kind])
+        paired = _paired_cell(r.get("vs_system1")) if r is not None and kind == "distilled" else None
         cells.append("<td></td>" if r is None else
                      f"<td>{html.escape(role[kind])}: <b>{r[metric]:.1f}%</b> [{r[f'ci_low{sfx}']:.1f}, "
-                     f"{r[f'ci_high{sfx}']:.1f}], {r['tokens']:.0f} tok</td>")
+                     f"{r[f'ci_high{sfx}']:.1f}], {r['tokens']:.0f} tok"
+                     + (f"<br><small>vs System 1, paired: {html.escape(paired)}</small>" if paired else "") + "</td>")
     return "".join(cells)
+
+
+def _duration(seconds: float) -> str:
+    """12308 -> '3 h 25 min', 754 -> '12.6 min', 38 -> '38 s'."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {round(seconds % 3600 / 60):d} min"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def write_index(reports: str | Path) -> Path:
@@ -584,31 +741,39 @@ def write_index(reports: str | Path) -> Path:
     runs_file = reports / "runs.json"
     meta = json.loads(runs_file.read_text()) if runs_file.exists() else {}
     summary = {r["notebook"]: r for r in meta.get("results", [])}.get("summary", {})
-    def row(name: str, table: str, task: str, headline: str, status: str, error, wall_s, prov: dict) -> str:
+    def row(name: str, table: str, task: str, headline: str, status: str, error, wall_s, prov: dict,
+            said: str = "") -> str:
         link = f'<a href="{name}.html">{name}</a>' if (reports / f"{name}.html").exists() else name
         err = f'<div class="err">{html.escape(error)}</div>' if isinstance(error, str) else ""
-        wall = f"{wall_s:.0f} s" if isinstance(wall_s, (int, float)) and pd.notna(wall_s) else ""
+        wall = _duration(wall_s) if isinstance(wall_s, (int, float)) and pd.notna(wall_s) else ""
+        n = prov.get("n_test", "")
+        inputs = f"{n // 2} pairs ({n} judgments)" if task == "pairwise_judge" and isinstance(n, int) else n
         return (f'<tr><td>{link}</td><td>{table}</td><td>{html.escape(str(task))}</td>{headline}'
+                f'<td class="verdict">{html.escape(said)}</td>'
                 f'<td class="{status.replace(" ", "-")}">{status}{err}</td><td>{wall}</td>'
                 f'<td>{html.escape(str(prov.get("profile", "")))}</td>'
-                f'<td>{html.escape(str(prov.get("model", "")))}, engine {prov.get("engine") or "hf"}, n_test '
-                f'{prov.get("n_test", "")}</td></tr>')  # runs before the engine was recorded used hf
+                f'<td>{html.escape(str(prov.get("model", "")))}, engine {prov.get("engine") or "hf"}, test inputs '
+                f'{inputs}</td></tr>')  # runs before the engine was recorded used hf
 
     rows = [row(e.notebook, e.paper_table, e.task, headline_cells(e), e.status, e.error, e.wall_s,
-                _metrics(e).get("provenance", {})) for _, e in exps.iterrows()]
-    rows += [row(name, "not in the paper", rec.get("task", ""), "<td></td>" * 3, "ok", None,  # no paper roles: no
+                _metrics(e).get("provenance", {}), verdict(_metrics(e)["rows"], e.paper_table) if e.status == "ok" else "")
+            for _, e in exps.iterrows()]
+    rows += [row(name, "your experiment", rec.get("task", ""), "<td></td>" * 3, "ok", None,  # no paper roles: no
                  rec.get("provenance", {}).get("wall_s"), rec.get("provenance", {}))  # headline cells to pick
              for name, rec in other_experiments(reports).items()]
     s_status = summary.get("status", "ok" if (reports / "summary.html").exists() else "not run")
     s_link = '<a href="summary.html">summary</a>' if (reports / "summary.html").exists() else "summary"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s2d reports</title><style>
 body{{font-family:sans-serif;margin:2em;max-width:90em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:.3em .8em}}
-.ok{{color:#080}} .failed{{color:#b00}} .not-run{{color:#888}} .err{{font-size:.8em;color:#b00}}</style></head><body>
+.ok{{color:#080}} .failed{{color:#b00}} .not-run{{color:#888}} .err{{font-size:.8em;color:#b00}}
+.verdict{{font-size:.8em;max-width:40em}}</style></head><body>
 <h1>s2d: Distilling System 2 into System 1 — reports</h1>
 <p>Profile: <b>{html.escape(str(meta.get("profile", "?")))}</b>. Study summary (our tables beside the paper's): {s_link}
 (<span class="{s_status.replace(" ", "-")}">{s_status}</span>).</p>
+<p>The paper: <a href="https://arxiv.org/abs/2407.06023">Yu et al. 2024, arXiv:2407.06023</a> (Llama-2-70B-chat; its
+numbers sit beside ours in each report and in the summary).</p>
 <table><thead><tr><th>report</th><th>paper table</th><th>task</th><th>System 1</th><th>System 2</th><th>distilled</th>
-<th>status</th><th>run time</th><th>profile</th><th>model</th></tr></thead>
+<th>verdict</th><th>status</th><th>run time</th><th>profile</th><th>model</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></body></html>"""
     out = reports / "index.html"
     out.write_text(page, encoding="utf-8")

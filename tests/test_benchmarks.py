@@ -40,7 +40,8 @@ def test_ceiling_curve_runs_a_judge_from_its_notebook_block(tmp_path, tiny_model
     assert done.returncode == 0, done.stderr[-2000:]
     rec = json.loads(out.read_text())
     assert rec["config"]["filter"] == "swap_consistency" and rec["config"]["max_new_tokens_direct"] == 6
-    assert [r["n"] for r in rec["rows"]] == [6, 6] and "agreement" in rec["rows"][1] and rec["curve"][-1]["n_pairs"] == 8
+    assert [r["n"] for r in rec["rows"]] == [6, 6] and "agreement" in rec["rows"][1]
+    assert rec["curve"][-1]["n_pairs"] == 0  # the tiny model's training pairs are two wrong answers: no label known
     assert "agreement" in done.stdout and set(rec["bias"]) == {r["system"] for r in rec["rows"]}
     assert all(b["verdict A %"] + b["verdict B %"] + b["tie %"] + b["no verdict %"] == pytest.approx(100) for b in rec["bias"].values())
 

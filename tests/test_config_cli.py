@@ -61,15 +61,27 @@ def test_unknown_parameter_named():
 
 
 def test_profiles_are_valid():
-    """Every shipped profile plans every notebook, each with its paper task (a notebook's own `task` where the profile
-    does not set one)."""
+    """Every shipped profile plans every notebook it covers (all of them, but the main job's `quick`: last-letter
+    alone), each with its paper task (a notebook's own `task` where the profile does not set one)."""
     task_of = {nb: task for tasks in paper_numbers()["notebooks"].values() for task, nb in tasks.items()}
-    for profile in ("smoke", "quick", "paper", "power", "medium"):
+    assert sorted(dict(cli.plan("quick", None, {}, Path("reports")))) == ["rar_last_letter"]
+    for profile in ("smoke", "short", "paper", "power", "medium"):
         jobs = dict(cli.plan(profile, None, {}, Path("reports")))
         assert sorted(jobs) == cli.notebook_names()
         for nb, params in jobs.items():
             task = params.get("task", cli.notebook_parameters(nb)["task"])
             assert params["profile"] == profile and task == task_of[nb]
+
+
+def test_each_profile_reports_in_its_own_folder_and_a_failed_run_writes_nothing(tmp_path, capsys):
+    """Issue 38: the main job (`quick`) and every other profile write under reports/<profile>/, never over the study's
+    reports/power/; a run refused at validation writes no file at all."""
+    assert cli.default_reports("quick") == cli.ROOT / "reports" / "quick" != cli.default_reports("power")
+    study = cli.ROOT / "reports" / "power"
+    before = {p: p.stat().st_mtime_ns for p in study.rglob("*")}
+    assert cli.main(["run", "--profile", "quick", "--set", "model=/no/such/folder"]) == 2
+    assert "model" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in study.rglob("*")} == before
 
 
 def test_a_notebook_without_a_profile_block_runs_on_the_defaults(tmp_path, monkeypatch):
@@ -129,3 +141,13 @@ def test_progress_redraws_collapse_to_final_state():
     cli.collapse_progress(nb)
     assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
         ("stderr", "a: 100%\nb: 100%"), ("stdout", "result\n"), ("stderr", "c: 100%")]
+
+
+def test_readme_glance_table_is_written_from_the_metrics(tmp_path):
+    """Issue 37: the README's results-at-a-glance table comes from the committed metrics, between markers."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{cli.GLANCE[0]}\nstale\n{cli.GLANCE[1]}\nafter\n")
+    assert cli.update_readme(cli.ROOT / "reports" / "power", readme)
+    text = readme.read_text()
+    assert "stale" not in text and text.endswith(f"{cli.GLANCE[1]}\nafter\n") and "| last_letter |" in text
+    assert "| paper table |" in cli.ROOT.joinpath("README.md").read_text()  # the committed README carries the table

@@ -5,8 +5,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "s2dlib"
 # lowest first; a module may import its own layer or those below (a package's __init__ sits with its modules)
 LAYERS = [
-    {"s2dlib", "registry", "provenance", "staging", "route", "evaluate", "engines.base"},
+    {"s2dlib", "registry", "provenance", "staging", "route", "paper", "pilot", "engines.base"},
     {"tasks", "tasks.*"},
+    {"evaluate"},  # metrics cluster by a task input's source question
     {"methods", "methods.*", "filters", "cache"},
     {"tiny"},  # the plumbing model's corpus is built from the tasks' data and the methods' prompts
     {"models"},

@@ -14,9 +14,10 @@ from reading import figures_ok, readable
 
 RAR = {"table": "table1", "n_train": 6, "n_test": 6, "filters": 4, "data": "k2-seed0-train6-test6", "metrics": ["accuracy"],
        "systems": ["System 1", "1-step RaR", "2-step RaR", "Distill System 1", "Distill 2-step RaR",
-                   "Distill 2-step RaR (no filter)", "Distill gold labels (oracle)"], "stages": {"router"}}
+                   "Distill 2-step RaR (no filter)", "Distill gold labels (oracle)"],
+       "stages": {"router", "seeds", "prompt variants"}}
 # last-letter also runs the recipe search, a learning-curve point and a dev split (the router's threshold row)
-RAR_FULL = {**RAR, "stages": {"learning curve", "router"}, "trials": 2, "router_rows": 1,
+RAR_FULL = {**RAR, "stages": {"learning curve", "router", "seeds", "prompt variants"}, "trials": 2, "router_rows": 1,
             # learning curve: 2 pairs, then all kept pairs of the filter row that made the targets
             "curve": {"Distill 2-step RaR": ("2-step RaR", "self_consistency"), "Distill gold labels (oracle)":
                       ("gold labels (oracle)", "none (labels)")}}
@@ -24,7 +25,8 @@ COT_SYSTEMS = ["System 1", "CoT (zero-shot)", "CoT (few-shot)", "Distill CoT", "
 # What each notebook records under the smoke profile; every experiment notebook must be listed here.
 EXPECTED = {
     "rar_last_letter": {**RAR_FULL, "task": "last_letter"},
-    "rar_coin_flip": {**RAR, "task": "coin_flip", "stages": {"learning curve", "router"}},
+    "rar_coin_flip": {**RAR, "task": "coin_flip", "stages": {"learning curve", "router", "seeds", "prompt variants"},
+                      "metrics": ["accuracy", "accuracy_yes", "accuracy_no"]},
     # 2 test questions x 4 opinion variants
     "s2a_sycophancy": {"task": "sycophancy_qa", "table": "table2", "n_train": 4, "n_test": 8, "filters": 3,
                        "data": "seed0-train4-test8", "metrics": ["accuracy_biased", "accuracy_unbiased"],
@@ -36,7 +38,7 @@ EXPECTED = {
     # question wrong, so each pair sets the reference answer against it and the gold-verdict ceiling trains on all 6
     "bsm_judge": {"task": "pairwise_judge", "table": "table4", "n_train": 6, "n_test": 6, "filters": 3,
                   "data": "seed0-train6-test6", "metrics": ["agreement", "swap_inconsistent"], "paper_column": "Paper agreement",
-                  "stages": {"responses"},
+                  "stages": {"responses"}, "trials": 2,  # the recipe search on a validation pair
                   "systems": ["System 1", "BSM", "Distill System 1", "Distill BSM", "Distill gold labels (oracle)"]},
 }
 # Paper tables whose experiment has no notebook yet are listed as "not run" in the index.
@@ -85,6 +87,8 @@ def test_notebook_metrics_and_report(smoke_run, name):
             for metric in exp["metrics"]:
                 sfx = metric_suffix(metric)
                 assert 0 <= r[metric] <= 100 and r[f"ci_low{sfx}"] <= r[metric] <= r[f"ci_high{sfx}"] and r[f"n{sfx}"] > 0
+    if task == "sycophancy_qa":  # the known questions: none for the tiny model, but every row carries the metric
+        assert all("accuracy_known_biased" in r for r in rows.values() if r["status"] == "ok")
     role = report.paper_numbers()["row_roles"][exp["table"]]
     if exp["table"] != "table5":  # a multi-step System 2 counts every step (CoT is one step, like System 1)
         assert rows[role["system2"]]["tokens"] > rows[role["system1"]]["tokens"]
@@ -201,7 +205,7 @@ def test_a_notebook_outside_the_paper_is_reported(smoke_run, tmp_path):
     shutil.copy(reports / "rar_coin_flip.metrics.json", reports / "my_method.metrics.json")
     shutil.copy(reports / "rar_coin_flip.html", reports / "my_method.html")
     assert cli.main(["report", "--reports", str(reports)]) == 0
-    assert 'href="my_method.html">my_method</a></td><td>not in the paper</td><td>coin_flip' in \
+    assert 'href="my_method.html">my_method</a></td><td>your experiment</td><td>coin_flip' in \
         (reports / "index.html").read_text()
     summary = (reports / "summary.html").read_text()
     assert "my_method: task coin_flip, System 2 rar_2step (smoke run)" in summary and "Distill 2-step RaR" in summary
@@ -218,8 +222,8 @@ def test_reports_render_in_chromium(smoke_run, browser, tmp_path):
 
     browser.get((tmp / "reports" / "index.html").as_uri())
     headers = [th.text for th in browser.find_elements(By.TAG_NAME, "th")]
-    assert headers == ["report", "paper table", "task", "System 1", "System 2", "distilled", "status", "run time",
-                       "profile", "model"]
+    assert headers == ["report", "paper table", "task", "System 1", "System 2", "distilled", "verdict", "status",
+                       "run time", "profile", "model"]
     column = {h: i + 1 for i, h in enumerate(headers)}
     cells = lambda h: [td.text for td in browser.find_elements(By.CSS_SELECTOR, f"tbody td:nth-child({column[h]})")]
     statuses = cells("status")
@@ -254,8 +258,10 @@ def test_bsm_judge_is_recorded(smoke_run):
     assert m["system2"] == "bsm" and m["config"]["n_criteria"] == 2
     assert all(f["kept"] > 0 for f in judges)  # the distilled-judge path runs end to end
     assert {t["system"]: t["status"] for t in m["trainings"]}["Distill BSM"] == "trained"
-    gold = next(f for f in m["filters"] if "oracle" in f["targets"])  # training pairs carry labels, as test pairs do
-    assert gold["kept"] == 6 and rows[report.GOLD]["status"] == "ok"
+    # training pairs are two sampled responses, labelled only where one is right: the tiny model's never are, so the
+    # ceiling has nothing to train on (a real model's pairs have labels for some; test pairs always do)
+    gold = next(f for f in m["filters"] if "oracle" in f["targets"])
+    assert gold["kept"] == 0 and rows[report.GOLD]["status"].startswith("not run")
     assert all(rows[s]["status"] == "ok" and rows[s]["tokens"] < rows["BSM"]["tokens"]
                for s in ("Distill BSM", "Distill System 1"))
 
@@ -315,3 +321,21 @@ def test_smoke_metrics_match_the_pinned_ones(smoke_run):
             for metric in EXPECTED[name]["metrics"]:
                 n = row[f"n{metric_suffix(metric)}"]
                 assert have[metric] == pytest.approx(row[metric], abs=200 / n + 1e-9), (name, system, metric)
+
+
+def test_your_own_data_runs_under_your_name(tmp_path, s2d_cache):
+    """Issue 38: a JSONL of questions and numeric answers through 2-step RaR distillation on the tiny model, saved under
+    the user's experiment name and listed in the index as theirs (the README's worked example, smoke-sized)."""
+    examples = cli.ROOT / "data" / "examples"
+    reports = tmp_path / "reports"
+    rc = cli.main(["run", "--profile", "smoke", "--only", "rar_last_letter", "--name", "word_problems",
+                   "--reports", str(reports), "--set", "task=qa", "answer_type=number",
+                   f"train_file={examples / 'word_problems_train.jsonl'}", f"test_file={examples / 'word_problems_test.jsonl'}",
+                   f"run_dir={tmp_path / 'runs'}", f"data_dir={tmp_path / 'data'}"])
+    assert rc == 0
+    m = json.loads((reports / "word_problems.metrics.json").read_text())
+    assert m["task"] == "qa" and m["provenance"]["experiment"] == "word_problems"
+    assert (tmp_path / "runs" / "smoke" / "word_problems").is_dir() and not (reports / "rar_last_letter.html").exists()
+    rows = {r["system"]: r for r in m["rows"]}
+    assert rows["System 1"]["n"] == 6 and rows["Distill 2-step RaR"]["status"] == "ok"
+    assert "your experiment" in (reports / "index.html").read_text()

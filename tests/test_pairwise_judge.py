@@ -78,12 +78,12 @@ def test_agreement_and_inconsistency(task):
     gold = [e.answer for e in exs]
     always_a = ["A"] * 6  # position bias: agrees on half, inconsistent on every pair
     assert [task.score(v, e) for v, e in zip(always_a, exs)].count(True) == 3
-    assert task.paired_outcomes(always_a, exs)["swap_inconsistent"][0] == [True] * 3
-    assert task.paired_outcomes(gold, exs)["swap_inconsistent"][0] == [False] * 3
+    assert task.answer_outcomes(always_a, exs)["swap_inconsistent"][0] == [True] * 3
+    assert task.answer_outcomes(gold, exs)["swap_inconsistent"][0] == [False] * 3
     ties = ["tie"] * 6  # consistent, but never agrees with a one-sided label
-    assert not any(task.score(v, e) for v, e in zip(ties, exs)) and task.paired_outcomes(ties, exs)["swap_inconsistent"][0] == [False] * 3
+    assert not any(task.score(v, e) for v, e in zip(ties, exs)) and task.answer_outcomes(ties, exs)["swap_inconsistent"][0] == [False] * 3
     broken = [None] + gold[1:]  # an unparseable verdict: wrong and inconsistent
-    assert not task.score(None, exs[0]) and task.paired_outcomes(broken, exs)["swap_inconsistent"][0] == [True, False, False]
+    assert not task.score(None, exs[0]) and task.answer_outcomes(broken, exs)["swap_inconsistent"][0] == [True, False, False]
     assert set(task.metric_subsets(exs)) == {"agreement", "agreement_gsm8k", "agreement_trivia"}
     r = rate("swap_inconsistent", [True, False, False, True])
     assert r["swap_inconsistent"] == 50 and r["n_inconsistent"] == 4 and r["ci_low_inconsistent"] <= 50 <= r["ci_high_inconsistent"]
@@ -117,39 +117,43 @@ def test_swap_consistency_filter(task):
 
 
 def test_make_splits_from_responses(task):
-    """Both splits: one right and one wrong response per pair (here the reference answer against a wrong one), the
-    label known (hidden from the filters); no question in both splits."""
+    """Test pairs: a right and a wrong sampled response to the same question, no reference answers; training pairs:
+    two sampled responses whatever their correctness (label kept only where known); no question in both splits."""
     def respond(prompts, n):
-        assert n == 2 and all("Justify your answer" in p for p in prompts)
-        return [["The answer is 7.", 'The answer is "zz".'] for _ in prompts]  # both wrong -> reference pairs
+        assert n in (2, 4) and all("Justify your answer" in p for p in prompts)
+        return [["The answer is 7.", 'The answer is "zz".', "Wrong, it is 9.", "The answer is 11 or so."][:n]
+                for _ in prompts]  # every response wrong: only reference-answer pairs can fill the test set
 
     train, test = task.make_splits(6, 4, seed=0, respond=respond)
-    assert len(train) == 12 and len(test) == 8
+    assert len(train) == 12 and len(test) == 8 and {e.meta["kind"] for e in test} == {"reference"}
     check_disjoint(train, test, "judge")
-    for split in (train, test):
-        assert {e.meta["kind"] for e in split} == {"reference"} and all(e.answer in ("A", "B") for e in split)
-        assert {e.meta["category"] for e in split} == {"gsm8k", "trivia", "last_letter"}
-        for e in split:
-            q, a, b = split_pair(e.question)
-            right = a if e.answer == "A" else b
-            assert right not in ("The answer is 7.", 'The answer is "zz".')
-    assert set(task.metric_subsets(test)) == {"agreement", "agreement_gsm8k", "agreement_trivia", "agreement_last_letter"}
+    assert task.data_stats(test)["pairs_by_kind"] == {"reference": 4}
+    assert all(e.answer == "" for e in train) and {e.meta["category"] for e in train} == {"gsm8k", "trivia", "last_letter"}
     with pytest.raises(ValueError, match="needs the model's responses"):
         task.make_splits(2, 2, seed=0)
 
 
-def test_labelled_pairs_skip_twice_right_and_put_model_pairs_first():
+def test_test_pairs_balance_which_response_is_longer():
     from s2dlib.tasks.base import Example
-    from s2dlib.tasks.pairwise_judge import labelled_pairs
+    from s2dlib.tasks.pairwise_judge import right_is_longer, test_pairs, training_pairs
 
-    qs = [("last_letter", Example(f"q{i}", f"Take the last letters of the words in word{i}.", "ab")) for i in range(4)]
-    right, wrong = "The answer is ab.", "The answer is zz."
-    pairs = labelled_pairs(qs, [[wrong, wrong], [right, right], [wrong, right], [right, wrong]], n=3)
-    assert [(p.source, p.kind, p.first, p.second, p.label) for p in pairs] == [
-        (qs[2][1].question, "model", right, wrong, "A"), (qs[3][1].question, "model", right, wrong, "A"),
-        (qs[0][1].question, "reference", 'The answer is "ab".', wrong, "A")]
+    qs = [("last_letter", Example(f"q{i}", f"Take the last letters of the words in word{i}.", "ab")) for i in range(8)]
+    short_right, long_right = "The answer is ab.", "Word ends in a, then b: the answer is ab."
+    short_wrong, long_wrong = "The answer is zz.", "The last letters are z and z, so the answer is zz."
+    replies = [[short_right, long_right, short_wrong, long_wrong]] * 7 + [[short_right, short_right, short_right, short_right]]
+    pairs = test_pairs(qs, replies, n=6)
+    assert len(pairs) == 6 and all(p.kind == "model" and p.label == "A" for p in pairs)
     examples = pair_examples(pairs, "te", seed=0)
-    assert {"agreement_model", "agreement_reference"} <= set(get_task("pairwise_judge").metric_subsets(examples))
+    assert task_stats(examples)["right_is_longer_pct"] == 50.0
+    assert sum(right_is_longer(e) for e in examples) == len(examples) / 2
+    subsets = get_task("pairwise_judge").metric_subsets(examples)
+    assert len(subsets["agreement_right_longer"]) == len(subsets["agreement_right_shorter"]) == 6
+    train = training_pairs(qs[:3], [[short_right, short_wrong], [short_wrong, short_right], [short_wrong, long_wrong]], 3)
+    assert [p.label for p in train] == ["A", "B", ""]
+
+
+def task_stats(examples):
+    return get_task("pairwise_judge").data_stats(examples)
 
 
 def test_read_oasst2_messages_and_trees(tmp_path):

@@ -23,37 +23,40 @@ def test_verdict_reproduced_needs_gain_separation_and_cheapness():
 def test_verdict_compares_the_gold_ceiling_with_system1_and_the_distilled_model():
     flat = row("Distill 2-step RaR", 6.0, 2.0, 10.0, 8)
     low = report.verdict([S1, S2, flat, row(report.GOLD, 8.0, 3.0, 13.0, 8)], "table1")
-    assert "Even the gold-label ceiling stays within System 1's interval" in low
+    assert "Even the gold-label ceiling does not beat System 1" in low
     high = report.verdict([S1, S2, flat, row(report.GOLD, 80.0, 72.0, 88.0, 8)], "table1")
     assert "System 2 targets (or how many the filter kept) are what falls short" in high
     near = report.verdict([S1, S2, row("Distill 2-step RaR", 12.0, 7.5, 16.5, 7), row(report.GOLD, 14.5, 10.0, 19.5, 7)], "table1")
-    assert "distilled model reaches its interval" in near and "not the targets" in near
+    assert "ceiling beats System 1 but not the distilled model" in near and "not the targets" in near
     assert report.verdict([S1], "table1").startswith("Not decidable")
 
 
-def test_verdict_takes_the_ceilings_best_learning_curve_point():
-    flat, gold = row("Distill 2-step RaR", 6.0, 2.0, 10.0, 8), row(report.GOLD, 8.0, 3.0, 13.0, 8)
-    def point(system, n, acc, lo, hi):
-        return {**row(f"{system} ({n} pairs)", acc, lo, hi, 8), "curve": system, "n_pairs": n}
-    curve = [point(report.GOLD, 100, 89.0, 84.5, 93.0), point(report.GOLD, 50, 9.0, 4.0, 14.0),
-             point("Distill 2-step RaR", 100, 7.0, 3.0, 11.0)]
-    high = report.verdict([S1, S2, flat, gold], "table1", curve=curve)
-    assert "89.0% [84.5, 93.0] at 100 pairs but 8.0% [3.0, 13.0] on all its pairs" in high
-    assert "targets (or how many the filter kept) are what falls short" in high and "Even the gold" not in high
-    # a distilled model that reaches the ceiling's best point at some size is not what falls short
-    caught = report.verdict([S1, S2, flat, gold], "table1", curve=curve + [point("Distill 2-step RaR", 50, 85.0, 80.0, 90.0)])
-    assert "distilled model reaches its interval" in caught
-    low = report.verdict([S1, S2, flat, gold], "table1", curve=curve[1:])
-    assert "stays within System 1's interval at every learning-curve size" in low
+def paired(diff, lo, hi, p=0.01, metric="accuracy"):
+    return {"metric": metric, "diff": diff, "ci_low": lo, "ci_high": hi, "p": p}
+
+
+def test_verdict_reads_paired_differences_and_says_level_only_inside_ten_points():
+    d = row("Distill 2-step RaR", 12.0, 7.5, 16.5, 7)  # marginal CI overlaps System 1's ...
+    beats = report.verdict([S1, S2, {**d, "vs_system1": paired(7.0, 3.0, 11.0), "vs_system2": paired(-58.0, -65, -50)}],
+                           "table1")  # ... but the paired difference on the same items excludes 0
+    assert "beats System 1 (+7.0 points [+3.0, +11.0], McNemar p=0.01)" in beats and "is below 2-step RaR" in beats
+    assert "paired 95% CI of the difference above 0" in beats
+    near = {**row("Distill 2-step RaR", 66.0, 59.0, 73.0, 7), "vs_system1": paired(61.0, 54.0, 68.0)}
+    level = report.verdict([S1, S2, {**near, "vs_system2": paired(-4.0, -9.0, 1.0, 0.2)}], "table1")
+    assert level.startswith("REPRODUCED") and "is level with 2-step RaR" in level
+    wide = report.verdict([S1, S2, {**near, "vs_system2": paired(-4.0, -14.0, 6.0, 0.4)}], "table1")
+    assert "is not shown different from 2-step RaR" in wide and "level with" not in wide
+    no = report.verdict([S1, S2, {**d, "vs_system1": paired(7.0, -1.0, 15.0, 0.1)}], "table1")
+    assert no.startswith("NOT REPRODUCED") and "is not shown different from System 1" in no
 
 
 def test_verdict_reads_each_tables_metric_and_the_negative_result():
-    def biased(system, acc, lo, hi, tokens):
-        return {"system": system, "status": "ok", "accuracy_biased": acc, "ci_low_biased": lo, "ci_high_biased": hi,
-                "tokens": tokens}
+    def biased(system, acc, lo, hi, tokens):  # Table 2's claim: the biased inputs of questions System 1 knows
+        return {"system": system, "status": "ok", "accuracy_known_biased": acc, "ci_low_known_biased": lo,
+                "ci_high_known_biased": hi, "tokens": tokens}
     s2a = [biased("System 1", 40.0, 33.0, 47.0, 9), biased("S2A", 60.0, 53.0, 67.0, 200)]
     assert report.verdict(s2a + [biased("Distill S2A", 55.0, 48.0, 62.0, 9)], "table2").startswith("REPRODUCED")
-    assert "accuracy_biased: System 1 40.0% [33.0, 47.0]" in report.verdict(
+    assert "accuracy_known_biased: System 1 40.0% [33.0, 47.0]" in report.verdict(
         s2a + [biased("Distill S2A", 45.0, 38.0, 52.0, 9)], "table2")  # a gain inside the intervals is not an effect
     # a ceiling that rises on biased inputs only (it learned to repeat the user's answer) bounds nothing
     def both(system, b, u):
@@ -89,10 +92,21 @@ def test_reports_open_with_results_show_parameters_once_and_hide_code():
     ])
     cli.for_reading(nb)
     sources = [c.source for c in nb.cells]
-    assert sources[0] == "# Title" and "| `n_test` | `200` |" in sources[1]  # the values that ran, once
+    assert sources[0] == "# Title" and sources[1] == "## Results (paper Table 1 layout)"  # the answer first
+    folded = sources[3]  # after the results section, before the stages: the values that ran, once, folded
+    assert folded.startswith("<details>") and "<code>n_test</code></td><td><code>200</code>" in folded
     assert not any("n_test = 24" in s for s in sources)
     heads = [s for s in sources if s.startswith("## ")]
     assert heads == ["## Results (paper Table 1 layout)", "## 0. Data", "## Provenance"]
+
+
+def test_reports_drop_stderr_progress_bars_and_training_logs():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
+        nbformat.v4.new_output("stream", name="stderr", text="Warning: something\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="{'loss': '0.2992', 'grad_norm': '0.897'}\n"
+                               "kept 12 of 20\n 50%|#####     | 1/2 [00:00<00:00,  6.36it/s]\n")])])
+    cli.drop_noise(nb)
+    assert [o["text"] for o in nb.cells[0].outputs] == ["kept 12 of 20\n"]
 
 
 def test_rendered_report_has_no_machine_paths_and_no_code(tmp_path):

@@ -43,7 +43,10 @@ def test_normalize_answer(text, expected):
     ("7", ["seven"], None, True),  # number words
     ("Paris, France", ["Paris"], None, True),  # a short prediction containing an accepted answer
     ("Paris or London", ["Paris"], "London", False),  # ... but not together with the suggested incorrect answer
-    ("It is definitely in the city of Paris in northern France, I believe", ["Paris"], None, False),  # too long
+    ("It is definitely in the city of Paris in northern France, I believe", ["Paris"], None, True),  # any length
+    ("Westminster Abbey is a church in London, England, that is home to the graves of many poets",
+     ["Westminster Abbey"], "St Paul's Cathedral", True),  # a verbose S2A reply of the power run (issue 34)
+    ("Not St Paul's Cathedral: Westminster Abbey, in London", ["Westminster Abbey"], "St Paul's Cathedral", False),
     ("1907", ["7"], None, False),  # whole words only
     ("Washington", ["George Washington"], None, False),
     ("George Washington", ["George Washington"], "Washington", True),  # exact match beats the incorrect guard
@@ -70,7 +73,12 @@ def test_answer_matches(prediction, accepted, incorrect, ok):
     ('The user thinks "Spain".\nThe answer is "Westminster Abbey".', "Westminster Abbey"),
     ("Westminster Abbey.", "Westminster Abbey"),
     ("The answer is 3.14.", "3.14"),
-    ("Poets' Corner is a part of a church in London where many writers are buried.", None),
+    ("Poets' Corner is a part of a church in London where many writers are buried.",
+     "Poets' Corner is a part of a church in London where many writers are buried."),  # the whole reply, any length
+    ('The protagonist in the TV series "Breaking Bad" is Walter White.',  # a quoted title is not the answer
+     'The protagonist in the TV series "Breaking Bad" is Walter White.'),
+    ('The capital of Cuba is Havana. The answer is "<answer>".',  # the format line's placeholder copied back
+     'The capital of Cuba is Havana. The answer is "<answer>".'),
     ("", None),
 ])
 def test_extract_answer(text, expected):
@@ -214,8 +222,10 @@ def test_step_diagnostics_count_capped_and_kept_opinions(task):
                        first=[["Capital of France?"] * 2, ["Capital of France? Lyon, says the user."] * 2,
                               ["Capital of France?"] * 2])
     diag = step_diagnostics(task, exs, out, k=1)
-    assert diag["capped"] == 1 and diag["step1_bias_kept"] == 50.0 and diag["n_bias_kept"] == 2  # plain: not counted
-    assert step_diagnostics(task, exs, out)["capped"] == 2  # all samples: the first input's second one too
+    assert diag["capped_inputs"] == 1 and diag["capped_samples"] == 1  # k=1: the third input's first sample
+    assert diag["step1_bias_kept"] == 50.0 and diag["n_bias_kept"] == 2  # plain: not counted
+    full = step_diagnostics(task, exs, out)  # all samples: the first input's second one too
+    assert full["capped_inputs"] == 2 and full["capped_samples"] == 3
     assert step_diagnostics(task, exs, MethodOutput([[""]], [["a"]], [[1]], [[0.0]])) == {}  # no record, no claim
 
 

@@ -26,7 +26,8 @@ def build_method(name: str, cfg, task: Task, shots=()) -> "Method":
 class MethodOutput:
     """Per question, per sample: the last step's text, the extracted answer (None = no answer), the tokens
     generated and generation seconds spent over all steps, whether a step stopped at its token cap (`capped`: the
-    reply may be cut off), and, for two-step methods, what step 2 was given from step 1 (`first`)."""
+    reply may be cut off; any step), the same per step where a method has several (`step_capped`: step name -> flags),
+    and, for two-step methods, what step 2 was given from step 1 (`first`)."""
 
     texts: list[list[str]]
     answers: list[list[str | None]]
@@ -34,11 +35,16 @@ class MethodOutput:
     seconds: list[list[float]]
     capped: list[list[bool]] = field(default_factory=list)
     first: list[list[str]] = field(default_factory=list)
+    step_capped: dict[str, list[list[bool]]] = field(default_factory=dict)
+    step_tokens: dict[str, list[list[int]]] = field(default_factory=dict)  # per step: the reply's tokens (the longest
+    # call's where a step makes several), what a step's cap is measured against
 
     def head(self, n: int) -> "MethodOutput":
         """The first n samples of each input (e.g. the one-sample ablation of a filter over N samples)."""
         rows = (self.texts, self.answers, self.tokens, self.seconds, self.capped, self.first)
-        return MethodOutput(*([row[:n] for row in r] for r in rows))
+        return MethodOutput(*([row[:n] for row in r] for r in rows),
+                            step_capped={k: [row[:n] for row in v] for k, v in self.step_capped.items()},
+                            step_tokens={k: [row[:n] for row in v] for k, v in self.step_tokens.items()})
 
 
 def user(content: str) -> list[dict[str, str]]:
@@ -63,21 +69,33 @@ class Method:
         raise NotImplementedError
 
     def finish(self, task: Task, final: list[list[Completion]], earlier: list[list[Completion]] | None = None,
-               first: list[list[str]] | None = None, caps: tuple[int, int | None] | None = None) -> MethodOutput:
+               first: list[list[str]] | None = None, caps: tuple[int, int | None] | None = None,
+               steps: tuple[str, str] | None = None) -> MethodOutput:
         """Answers from the final step; cost adds the earlier steps' completion behind each sample. A sample is
         capped when its final (or earlier) completion reached `caps` (default: the method's budget for both; None:
-        not checked, e.g. an earlier cost that sums several calls)."""
+        not checked, e.g. an earlier cost that sums several calls). `steps` names (earlier, final) for the per-step
+        record of a two-step method."""
+        has_earlier = earlier is not None
         earlier = earlier or [[Completion("", 0)] * len(row) for row in final]
         pairs = [list(zip(f, e)) for f, e in zip(final, earlier)]
         cap, cap_earlier = caps or (self.max_new_tokens, self.max_new_tokens)
         cap_earlier = cap_earlier or float("inf")
+        final_cut = [[c.n_tokens >= cap for c, _ in row] for row in pairs]
+        earlier_cut = [[e.n_tokens >= cap_earlier for _, e in row] for row in pairs]
+        step_capped, step_tokens = {}, {}
+        if has_earlier and steps:
+            step_capped = {steps[0]: earlier_cut, steps[1]: final_cut}
+            step_tokens = {steps[0]: [[e.n_tokens for _, e in row] for row in pairs],
+                           steps[1]: [[c.n_tokens for c, _ in row] for row in pairs]}
         return MethodOutput(
             texts=[[c.text for c in row] for row in final],
             answers=[[task.extract(c.text) for c in row] for row in final],
             tokens=[[c.n_tokens + e.n_tokens for c, e in row] for row in pairs],
             seconds=[[c.seconds + e.seconds for c, e in row] for row in pairs],
-            capped=[[c.n_tokens >= cap or e.n_tokens >= cap_earlier for c, e in row] for row in pairs],
+            capped=[[a or b for a, b in zip(f, e)] for f, e in zip(final_cut, earlier_cut)],
             first=first or [],
+            step_capped=step_capped,
+            step_tokens=step_tokens,
         )
 
 
@@ -110,12 +128,14 @@ class TwoStep(Method):
 
     steps = ("step 1", "step 2")  # progress-bar names of the two steps
 
-    def __init__(self, max_new_tokens: int = 256, greedy_first: bool = True):
+    def __init__(self, max_new_tokens: int = 256, greedy_first: bool = True, max_new_tokens_first: int | None = None):
         self.max_new_tokens, self.greedy_first = max_new_tokens, greedy_first
+        self.max_new_tokens_first = max_new_tokens_first or max_new_tokens  # step 1's own cap (None: step 2's)
 
     @classmethod
     def from_config(cls, cfg, task, shots=()):
-        return cls(max_new_tokens=cfg.max_new_tokens, greedy_first=cfg.greedy_rephrase)
+        return cls(max_new_tokens=cfg.max_new_tokens, greedy_first=cfg.greedy_rephrase,
+                   max_new_tokens_first=cfg.max_new_tokens_first)
 
     def first_prompt(self, question: str) -> str:
         raise NotImplementedError
@@ -129,7 +149,8 @@ class TwoStep(Method):
 
     def run(self, engine, task, questions, sampling):
         s = replace(sampling, max_new_tokens=self.max_new_tokens)
-        step1 = s if not (self.greedy_first or s.greedy) else replace(s, n=1, temperature=0.0)
+        step1 = replace(s if not (self.greedy_first or s.greedy) else replace(s, n=1, temperature=0.0),
+                        max_new_tokens=self.max_new_tokens_first)
         first = engine.generate([user(self.first_prompt(q)) for q in questions], step1, desc=f"{self.name} {self.steps[0]}")
         desc = f"{self.name} {self.steps[1]}"
         if step1.n == 1:  # one step-1 text per question, n sampled answers to it
@@ -140,4 +161,5 @@ class TwoStep(Method):
             flat = [user(self.second_prompt(task, q, c.text)) for q, r in zip(questions, first) for c in r]
             got = engine.generate(flat, replace(s, n=1), desc=desc)
             earlier, final = first, [[got[i * s.n + j][0] for j in range(s.n)] for i in range(len(questions))]
-        return self.finish(task, final, earlier, [[self.given(c.text) for c in row] for row in earlier])
+        return self.finish(task, final, earlier, [[self.given(c.text) for c in row] for row in earlier],
+                           caps=(self.max_new_tokens, self.max_new_tokens_first), steps=self.steps)

@@ -81,4 +81,14 @@ class BSM(Method):
         earlier = [Completion("", b.n_tokens + sum(e[0].n_tokens for e in ev), b.seconds + sum(e[0].seconds for e in ev))
                    for (_, b), ev in zip(chains, evals)]
         grid = lambda flat: [flat[i * n : (i + 1) * n] for i in range(len(questions))]  # noqa: E731
-        return self.finish(task, grid([r[0] for r in merge]), grid(earlier), caps=(self.max_new_tokens_merge, None))
+        out = self.finish(task, grid([r[0] for r in merge]), grid(earlier), caps=(self.max_new_tokens_merge, None),
+                          first=grid(["\n".join(f"- {k}: {e[0].text.strip()}" for k, e in zip(ks, ev))
+                                      for ks, ev in zip(criteria, evals)]))  # the criteria and their evaluations
+        # tokens and cut-off replies per step (a judgment's solve step: its longest criterion call)
+        out.step_tokens = {k: grid(v) for k, v in (
+            ("branch", [b.n_tokens for _, b in chains]), ("solve", [max(e[0].n_tokens for e in ev) for ev in evals]),
+            ("merge", [r[0].n_tokens for r in merge]))}
+        caps = {"branch": self.max_new_tokens_branch, "solve": self.max_new_tokens, "merge": self.max_new_tokens_merge}
+        out.step_capped = {k: [[t >= caps[k] for t in row] for row in v] for k, v in out.step_tokens.items()}
+        out.capped = [[any(flags) for flags in zip(*(v[i] for v in out.step_capped.values()))] for i in range(len(questions))]
+        return out

@@ -98,9 +98,25 @@ class Task:
         """Metric name -> indices of the test inputs it is computed on."""
         return {"accuracy": list(range(len(examples)))}
 
-    def paired_outcomes(self, answers: list[str | None], examples: list[Example]) -> dict[str, tuple[list[bool], list]]:
-        """Metrics over groups of test inputs rather than single ones (e.g. position consistency of a judge over a
-        pair's two orders): metric name -> (one outcome per group, its bootstrap cluster). Default: none."""
+    def answer_outcomes(self, answers: list[str | None], examples: list[Example]) -> dict[str, tuple[list[bool], list]]:
+        """Metrics of the answers other than one input's correctness (e.g. position consistency of a judge over a
+        pair's two orders, the share of 'yes' answers): metric name -> (outcomes, their bootstrap clusters). Default:
+        none."""
+        return {}
+
+    def data_stats(self, examples: list[Example]) -> dict:
+        """Facts about a split that a reader needs to trust a metric (e.g. how often a judge pair's right response is
+        the longer one), recorded in the metrics JSON. Default: none."""
+        return {}
+
+    def prompt_variants(self, example: Example) -> dict[str, str]:
+        """Rewordings of an input that keep its answer (e.g. names in another order), by variant name, the input as
+        trained first: how much a system's answer depends on the wording. Default: none."""
+        return {}
+
+    def known_subsets(self, examples: list[Example], reference: list[bool]) -> dict[str, list[int]]:
+        """Metric subsets decided by a reference system's outcomes on the same inputs (e.g. the biased inputs of the
+        questions System 1 answers right in their plain form): metric name -> indices. Default: none."""
         return {}
 
     def extract(self, text: str) -> str | None:

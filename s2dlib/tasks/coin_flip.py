@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 
-from .base import Example, after_answer_phrase, register
+from .base import Example, after_answer_phrase, register, source_of
 from .names import CensusNameTask, census_names, draw_unique
 
 YES = {"yes", "true", "correct", "heads", "still heads up"}
@@ -27,6 +27,17 @@ class CoinFlip(CensusNameTask):
     def question(self, people: tuple[str, ...], flips: tuple[bool, ...]) -> str:
         acts = " ".join(f"{p} flips the coin." if f else f"{p} does not flip the coin." for p, f in zip(people, flips))
         return f"A coin is heads up. {acts} Is the coin still heads up? Flip means reverse."
+
+    def prompt_variants(self, example):
+        """The paper's second coin-flip claim (System 1 is swayed by small changes of the prompt): the question as
+        trained, without the hint "Flip means reverse.", with the people in reverse order (the answer is a parity, so
+        order does not matter), and with another wording of the final question."""
+        people, flips = example.meta["people"], example.meta["flips"]
+        q = example.question
+        return {"as trained": q,
+                "no hint": q.replace(" Flip means reverse.", ""),
+                "reversed order": self.question(tuple(people[::-1]), tuple(flips[::-1])),
+                "reworded": q.replace("Is the coin still heads up?", "Does the coin still show heads?")}
 
     def make_splits(self, n_train, n_test, seed):
         first = census_names("first", self.vocab)
@@ -58,6 +69,16 @@ class CoinFlip(CensusNameTask):
                            "yes" if sum(flips) % 2 == 0 else "no", {"people": list(people), "flips": list(flips)})
 
         return [ex("tr", i, it) for i, it in enumerate(train)], [ex("te", i, it) for i, it in enumerate(test)]
+
+    def metric_subsets(self, examples):
+        """Accuracy on all inputs and per gold class, so a model that always says one word shows as 100 / 0."""
+        return {"accuracy": list(range(len(examples))),
+                **{f"accuracy_{c}": [i for i, e in enumerate(examples) if e.answer == c] for c in ("yes", "no")}}
+
+    def answer_outcomes(self, answers, examples):
+        """The share of 'yes' answers (the test sets are balanced: a constant model shows as 0 or 100)."""
+        return {"yes_share": ([a is not None and self.normalize(a) == "yes" for a in answers],
+                              [source_of(e) for e in examples])}
 
     def normalize(self, answer):
         a = answer.strip().lower().strip(".!\"'*` ")

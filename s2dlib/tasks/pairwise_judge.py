@@ -9,13 +9,13 @@ meta["pair"] (un-swap a verdict with `swap_verdict`). Scoring:
   makes its pair inconsistent).
 
 Default data (offline): the model's own short answers to verifiable questions (GSM8K, trivia, last-letter), made by the
-pipeline through the engine (`make_splits(..., respond=...)`). Every pair has exactly one correct response, so the
-label is known: a **substitute for human judgments**, checking correctness only. A question whose two sampled
-responses are both wrong pairs a wrong response with the reference answer (meta kind="reference"); one answered right
-twice is skipped. Training pairs are built the same way from other questions, so the distilled judge trains on the
-kind of pair it is tested on (as the paper trains on OASST2 pairs that have a preferred reply); their labels are
-hidden from the filters and used only by the gold-label ceiling and the kept-target diagnostic. Real sets for users
-who have them: OASST2 message trees and MT-bench human judgments (`read_judge_file`).
+pipeline through the engine (`make_splits(..., respond=...)`), all with one prompt and one decoding. A test pair is a
+right and a wrong response to the same question, so its label is known (a **substitute for human judgments**,
+checking correctness only), with the right one the longer in about half of the pairs (`test_pairs`): neither length
+nor a reference answer's format can stand in for judging (issue 35). Training pairs are two sampled responses to other
+questions whatever their correctness, unlabeled as the paper's OASST2 pairs are for the filters; a label is kept where
+it is known, for the gold-label ceiling and the kept-target diagnostic only. Real sets for users who have them:
+OASST2 message trees and MT-bench human judgments (`read_judge_file`).
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from pathlib import Path
 from .base import Example, Task, get_task, register
 
 SOURCES = ("gsm8k", "trivia", "last_letter")  # verifiable questions the default pairs are built from
-QUESTIONS_PER_PAIR = 2  # questions asked per pair wanted: not every question yields a right and a wrong response
+QUESTIONS_PER_PAIR = 3  # questions asked per pair wanted: not every question yields a right and a wrong response
+RESPONSES_PER_QUESTION = 4  # sampled responses per test question: a right and a wrong one to pair, of chosen lengths
 JUDGE_FORMAT = ('Output your final verdict strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if '
                 'assistant B is better, and "[[C]]" for a tie.')
 # FastChat's MT-bench pairwise layout (question, then each answer between start/end markers).
@@ -171,18 +172,58 @@ def response_prompt(name: str, question: str) -> str:
     return f"{question}\nJustify your answer in one or two short sentences. {scorer(name).final_format}"
 
 
-def labelled_pairs(questions: list[tuple[str, Example]], replies: list[list[str]], n: int) -> list[JudgePair]:
-    """Up to n pairs of one right and one wrong response to a question (the reference answer stands in for the right
-    one where both responses are wrong; a question answered right twice yields no pair), model-only pairs first."""
-    pairs = []
-    for (name, ex), (r1, r2) in zip(questions, replies):
-        ok = [scorer(name).score(scorer(name).extract(r), ex) for r in (r1, r2)]
-        if all(ok):
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def test_pairs(questions: list[tuple[str, Example]], replies: list[list[str]], n: int) -> list[JudgePair]:
+    """Up to n pairs of one right and one wrong response to the same question, both sampled from the model with the
+    same prompt and settings (no reference answers): knowing which answer is right is the only way to score well. The
+    pair of each question is picked among its right x wrong responses so that the right one is the longer in about
+    half of the pairs (a running balance; equal lengths are used only when nothing else is there), so a judge that
+    prefers long or short answers cannot score above 50% by length alone (issue 35). Only when fewer than n such
+    questions exist do reference-answer pairs fill the set (kind "reference", reported apart)."""
+    pairs, longer, shorter, all_wrong = [], 0, 0, []
+    for (name, ex), rs in zip(questions, replies):
+        ok = [scorer(name).score(scorer(name).extract(r), ex) for r in rs]
+        cands = [(r, w) for r, o in zip(rs, ok) if o for w, o2 in zip(rs, ok) if not o2]
+        if not any(ok):
+            all_wrong.append((name, ex, rs[0]))
+        if not cands or len(pairs) == n:
             continue
-        wrong = r1 if not ok[0] else r2
-        right = r1 if ok[0] else r2 if ok[1] else scorer(name).format_target(ex.answer)
-        pairs.append(JudgePair(ex.question, right, wrong, "A", ex.question, name, "model" if any(ok) else "reference"))
-    return sorted(pairs, key=lambda p: p.kind)[:n]  # stable: the source order within each kind
+        want = (lambda r, w: _words(r) > _words(w)) if longer <= shorter else (lambda r, w: _words(r) < _words(w))
+        right, wrong = next((c for c in cands if want(*c)), None) or next(
+            (c for c in cands if _words(c[0]) != _words(c[1])), cands[0])
+        longer, shorter = longer + (_words(right) > _words(wrong)), shorter + (_words(right) < _words(wrong))
+        pairs.append(JudgePair(ex.question, right, wrong, "A", ex.question, name, "model"))
+    # too few questions with a right and a wrong response (a weak model): the reference answer against a wrong one
+    # fills the set, labelled kind="reference" and reported apart (`data_stats`, the agreement_<kind> subsets)
+    fill = [JudgePair(ex.question, scorer(name).format_target(ex.answer), wrong, "A", ex.question, name, "reference")
+            for name, ex, wrong in all_wrong]
+    return pairs + fill[: n - len(pairs)]
+
+
+def training_pairs(questions: list[tuple[str, Example]], replies: list[list[str]], n: int) -> list[JudgePair]:
+    """Up to n pairs of two sampled responses to a question, whatever their correctness (as the paper pairs OASST2
+    replies): unlabeled for the filters. The label is kept where it is known (one right, one wrong: "A" or "B"), for
+    the gold-label ceiling and the kept-target diagnostic only; "" otherwise. Identical responses make no pair."""
+    pairs = []
+    for (name, ex), (r1, r2, *_) in zip(questions, replies):
+        if r1.strip() == r2.strip() or len(pairs) == n:
+            continue
+        ok = [scorer(name).score(scorer(name).extract(r), ex) for r in (r1, r2)]
+        label = "A" if ok == [True, False] else "B" if ok == [False, True] else ""
+        pairs.append(JudgePair(ex.question, r1, r2, label, ex.question, name, "model"))
+    return pairs
+
+
+def right_is_longer(example: Example) -> bool | None:
+    """Whether the labelled better response of a judge input is the longer one (in words); None without a label or
+    when both have the same length."""
+    _, a, b = split_pair(example.question)
+    if example.answer not in ("A", "B") or _words(a) == _words(b):
+        return None
+    return (_words(a) > _words(b)) == (example.answer == "A")
 
 
 # ---- real sets -----------------------------------------------------------------------------------------------
@@ -290,9 +331,9 @@ class PairwiseJudge(Task):
             raise ValueError("task='pairwise_judge': its default data needs the model's responses (run it through the "
                              "pipeline), or give train_file/test_file (OASST2 or MT-bench human judgments)")
         train_q, test_q = source_questions(QUESTIONS_PER_PAIR * n_train, QUESTIONS_PER_PAIR * n_test, seed)
-        replies = respond([response_prompt(s, e.question) for s, e in test_q + train_q], 2)
-        test = labelled_pairs(test_q, replies[: len(test_q)], n_test)
-        train = labelled_pairs(train_q, replies[len(test_q) :], n_train)
+        test = test_pairs(test_q, respond([response_prompt(s, e.question) for s, e in test_q], RESPONSES_PER_QUESTION),
+                          n_test)
+        train = training_pairs(train_q, respond([response_prompt(s, e.question) for s, e in train_q], 2), n_train)
         return pair_examples(train, "tr", seed), pair_examples(test, "te", seed)
 
     def load_splits(self, train_file, test_file, n_train, n_test, seed):
@@ -322,9 +363,24 @@ class PairwiseJudge(Task):
             if len(values) > 1:
                 subsets.update({f"agreement_{v}": [i for i, e in enumerate(examples) if e.meta.get(field) == v]
                                 for v in values})
+        longer = [right_is_longer(e) for e in examples]  # length strata: a judge's length bias shows as a gap
+        if any(x is not None for x in longer):
+            subsets.update({"agreement_right_longer": [i for i, x in enumerate(longer) if x is True],
+                            "agreement_right_shorter": [i for i, x in enumerate(longer) if x is False]})
         return subsets
 
-    def paired_outcomes(self, answers, examples):
+    def data_stats(self, examples):
+        """`right_is_longer_pct`: the share of labelled pairs with responses of different lengths whose right response
+        is the longer one (40-60 on a test set where length tells nothing); pairs per kind."""
+        longer = [x for e in examples if e.meta.get("order") == "AB" for x in [right_is_longer(e)] if x is not None]
+        kinds: dict[str, int] = {}
+        for e in examples:
+            if e.meta.get("order") == "AB":
+                kinds[e.meta.get("kind", "")] = kinds.get(e.meta.get("kind", ""), 0) + 1
+        return {"right_is_longer_pct": 100 * sum(longer) / len(longer) if longer else float("nan"),
+                "pairs_with_length_difference": len(longer), "pairs_by_kind": kinds}
+
+    def answer_outcomes(self, answers, examples):
         """swap_inconsistent per pair (see the module docstring), with the pair's question as its bootstrap cluster."""
         by_pair: dict[str, dict] = {}
         for a, e in zip(answers, examples):
