@@ -59,6 +59,23 @@ def main() -> None:
     train, _ = exp.load_data()
     pilot = train[len(train) - cfg.n_val:] + exp.dev  # labelled, never the test set
     task, engine, questions = exp.task, exp.engine(), [e.question for e in pilot]
+    record = {"pilot": args.notebook, "profile": args.profile, "model": cfg.model,
+              "model_fingerprint": exp.engines.fingerprint, "seed": cfg.seed,
+              "inputs": {"validation (last n_val training inputs)": cfg.n_val, "dev": len(exp.dev),
+                         "sampling step (first of those)": min(args.n_sampling, len(pilot))},
+              "split": "validation + dev inputs of the run (labelled, outside the test set); the test set is never read",
+              "complete": False, "started_utc": started.isoformat(timespec="seconds"), **environment(),
+              "chosen": {}, "chosen_by": {
+                  "max_new_tokens_first": f"smallest of {list(CAPS)} cutting <= {MAX_CUT:.0%} of greedy rephrasings",
+                  "respond_style": "higher 2-step RaR accuracy on the pilot inputs (fewer tokens breaks a tie)",
+                  "max_new_tokens": f"smallest cap cutting <= {MAX_CUT:.0%} of the chosen style's step-2 replies",
+                  "greedy_rephrase": "higher kept-target accuracy among settings keeping >= 1/3 of the inputs"}}
+
+    def save(**parts) -> None:
+        """Write what is finished after each step: an interrupted pilot keeps its finished steps ("complete": false)."""
+        record.update(parts, wall_s=round(time.perf_counter() - t0, 1))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=1, default=str))
     clusters = [source_of(e) for e in pilot]
 
     def scored(label: str, answers, tokens, **extra) -> dict:
@@ -77,6 +94,7 @@ def main() -> None:
     step1 = length_record([r[0].n_tokens for r in first], args.generous, cfg.max_new_tokens_first or cfg.max_new_tokens)
     cap1 = step1["chosen_cap"]
     print("step 1:", step1)
+    save(step1=step1, chosen={"max_new_tokens_first": cap1})
 
     # 2. answering style, greedy, with generous step-2 caps (the chosen cap comes from the lengths)
     rows = [scored("System 1", *(lambda o: ([a[0] for a in o.answers], [t[0] for t in o.tokens]))(
@@ -99,6 +117,8 @@ def main() -> None:
     between = paired_difference(two[styles[1]]["outcomes"], two[styles[0]]["outcomes"], clusters, cfg.seed)
     print(f"style: {style} ({styles[1]} - {styles[0]}: {between['diff']:+.1f} [{between['ci_low']:+.1f}, "
           f"{between['ci_high']:+.1f}]); step-2 cap {cap2}")
+    save(rows=rows, style_diff={"a": styles[1], "b": styles[0], **between},
+         chosen={"max_new_tokens_first": cap1, "respond_style": style, "max_new_tokens": cap2})
 
     # 3. sampling for self-consistency: a shared greedy rephrasing vs one sampled rephrasing per answer
     sub = pilot[: args.n_sampling]
@@ -113,26 +133,11 @@ def main() -> None:
             "capped_samples")}, "unanimous_pct": 100 * float(np.mean([len({task.normalize(a) for a in row if a}) <= 1
                                                                          for row in out.answers]))})
         print("sampling:", sampling[-1])
+        save(sampling=sampling)
     usable = [s for s in sampling if s["kept_pct"] >= 100 / 3] or sampling
     best = max(usable, key=lambda s: (s["kept_target_acc"], s["kept_pct"]))
 
-    record = {
-        "pilot": args.notebook, "profile": args.profile, "model": cfg.model, "model_fingerprint": exp.engines.fingerprint,
-        "seed": cfg.seed, "inputs": {"validation (last n_val training inputs)": cfg.n_val, "dev": len(exp.dev),
-                                     "sampling step (first of those)": len(sub)},
-        "split": "validation + dev inputs of the run (labelled, outside the test set); the test set is never read",
-        "step1": step1, "rows": rows, "style_diff": {"a": styles[1], "b": styles[0], **between},
-        "chosen": {"max_new_tokens_first": cap1, "respond_style": style, "max_new_tokens": cap2,
-                   "greedy_rephrase": best["greedy_rephrase"]},
-        "chosen_by": {"max_new_tokens_first": f"smallest of {list(CAPS)} cutting <= {MAX_CUT:.0%} of greedy rephrasings",
-                      "respond_style": "higher 2-step RaR accuracy on the pilot inputs (fewer tokens breaks a tie)",
-                      "max_new_tokens": f"smallest cap cutting <= {MAX_CUT:.0%} of the chosen style's step-2 replies",
-                      "greedy_rephrase": "higher kept-target accuracy among settings keeping >= 1/3 of the inputs"},
-        "sampling": sampling, "started_utc": started.isoformat(timespec="seconds"),
-        "wall_s": round(time.perf_counter() - t0, 1), **environment(),
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(record, indent=1, default=str))
+    save(sampling=sampling, complete=True, chosen={**record["chosen"], "greedy_rephrase": best["greedy_rephrase"]})
     print("chosen:", record["chosen"], f"({record['wall_s']:.0f} s) ->", args.json)
 
 
