@@ -63,7 +63,7 @@ def step_diagnostics(task, examples, out, k: int | None = None) -> dict:
     resamples questions) of the inputs where a task can tell (`Task.bias_kept`, e.g. an opinion-biased question)
     whose step-1 text, as step 2 read it, still carries the bias (first sample). Empty for outputs without that record."""
     diag = {}
-    for step, flags in (("", out.capped), *((f"_{s}", f) for s, f in getattr(out, "step_capped", {}).items())):
+    for step, flags in (("", out.capped), *((f"_{s}", f) for s, f in out.step_capped.items())):
         if flags:
             rows = [row[:k] for row in flags] if k else flags
             diag.update({f"capped_inputs{step}": sum(any(row) for row in rows),

@@ -52,7 +52,8 @@ def filter_stats(task, examples, out, res: FilterResult) -> dict:
     diagnostic only (over labelled inputs: a judge's training pairs may have none), the accuracy of the samples and of
     the kept targets. `out`: the MethodOutput filtered, or None for targets that no generation made (gold labels)."""
     if out is None:
-        out = SimpleNamespace(answers=[[] for _ in res.targets], tokens=[[0] for _ in res.targets], capped=[], first=[])
+        out = SimpleNamespace(answers=[[] for _ in res.targets], tokens=[[0] for _ in res.targets], capped=[], first=[],
+                              step_capped={})
     extra = res.tokens or [0] * len(res.targets)
     kept = [(t, e) for t, e in zip(res.targets, examples) if t is not None and e.answer]
     scored = [task.score(a, e) for row, e in zip(out.answers, examples) if e.answer for a in row]
