@@ -72,7 +72,7 @@ def main() -> None:
     print(f"  System 1            {s1[metric]:5.1f}% [{s1['ci_low']:.1f}, {s1['ci_high']:.1f}] {metric}")
     for p in curve:
         print(f"  gold, {p['n_pairs']:4d} pairs     {p[metric]:5.1f}% [{p['ci_low']:.1f}, {p['ci_high']:.1f}]")
-    print("  stages (min): " + ", ".join(f"{k} {v / 60:.1f}" for k, v in exp.timings.items()))
+    print("  stages (min): " + ", ".join(f"{k} {v / 60:.1f}" for k, v in exp.log.timings.items()))
     print(f"-> {args.json}")
 
 

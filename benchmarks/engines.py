@@ -213,6 +213,8 @@ def main() -> None:
     ap.add_argument("--backend", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    import s2dlib.tiny  # noqa: F401  (registers model=tiny-random)
+
     if a.worker == "gen":
         print(json.dumps(bench_generation(a.backend, a.model, a.dtype, a.repeats, a.max_new_tokens)))
         return

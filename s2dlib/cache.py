@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .engines.base import Completion, Engine, Messages, Sampling
+from .jsonio import read_jsonl
 
 
 def _digest(obj) -> str:
@@ -37,18 +38,19 @@ class CompletionCache:
             self._load()
 
     def _load(self) -> None:
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            for lineno, line in enumerate(f, 1):
-                try:
-                    rec = json.loads(line)
-                    payload = {k: rec[k] for k in ("key", "text", "n_tokens")}
-                    if rec["check"] != _digest(payload):
-                        raise ValueError("checksum mismatch")
-                except (ValueError, KeyError, TypeError) as e:
-                    self.skipped += 1
-                    warnings.warn(f"{self.path}:{lineno}: unreadable cache record skipped ({e.__class__.__name__}: {e})")
-                    continue
-                self.records[rec["key"]] = Completion(rec["text"], rec["n_tokens"], rec.get("seconds", 0.0))
+        for lineno, rec in read_jsonl(self.path, on_bad=self._skip):
+            try:
+                payload = {k: rec[k] for k in ("key", "text", "n_tokens")}
+                if rec["check"] != _digest(payload):
+                    raise ValueError("checksum mismatch")
+            except (ValueError, KeyError, TypeError) as e:
+                self._skip(lineno, e)
+                continue
+            self.records[rec["key"]] = Completion(rec["text"], rec["n_tokens"], rec.get("seconds", 0.0))
+
+    def _skip(self, lineno: int, e: Exception) -> None:
+        self.skipped += 1
+        warnings.warn(f"{self.path}:{lineno}: unreadable cache record skipped ({e.__class__.__name__}: {e})")
 
     def get(self, key: str) -> Completion | None:
         return self.records.get(key)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -9,9 +10,8 @@ import time
 import traceback
 from pathlib import Path
 
-import yaml
-
-from .config import ExperimentConfig, load_profile, profile_blocks, profile_covers, profile_names
+from .config import (FIELDS, ExperimentConfig, allowed_values, load_profile, parse_value, profile_blocks,
+                     profile_covers, profile_names)
 from .report import write_index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,19 +27,14 @@ def notebook_names() -> list[str]:
 
 
 def parse_set(items: list[str]) -> dict:
-    """`--set key=value` pairs; values are read as YAML scalars (8 -> int, 0.7 -> float, true -> bool)."""
+    """`--set key=value` pairs, each value read as its field's type (`config.parse_value`; a profile's go through it
+    too): n_samples=8 -> 8, lr=1e-3 -> 0.001, greedy_rephrase=true -> True, prompt_suffix=yes -> "yes"."""
     out = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: expected key=value")
         k, v = item.split("=", 1)
-        value = yaml.safe_load(v)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        out[k.strip()] = value
+        out[k.strip()] = parse_value(k.strip(), v)
     return out
 
 
@@ -62,21 +57,21 @@ def plan(profile: str, only: list[str] | None, overrides: dict, reports: Path,
     for n in only or []:
         if covers is not None and n not in covers:
             raise ValueError(f"--only {n!r}: profile {profile!r} covers only {', '.join(covers)}")
-    fields = set(ExperimentConfig.__dataclass_fields__)
+    ExperimentConfig.check_names(overrides)
     jobs = []
     for name in only or [n for n in names if covers is None or n in covers]:
-        declared = notebook_parameters(name)  # profile defaults a notebook does not use (e.g. USC has no vote margin)
-        given = {**load_profile(profile, name), **overrides}
-        own = {k: v for k, v in declared.items() if k in fields}  # the notebook's own task, filter, ...
-        ExperimentConfig.from_params({**own, **given}).check_inputs()  # one clear line on a bad value, before any model
-        for k in overrides.keys() - declared.keys() - fields:
-            raise ValueError(f"--set {k}: allowed values are the parameters of {name}: "
-                             f"{', '.join(sorted(declared.keys() | fields))}")
-        out = (name_as or name)  # the report's name: the notebook's, or the user's own experiment name
-        jobs.append((name, {**{k: v for k, v in given.items() if k in declared or k in overrides},  # are not passed
-                            "metrics_path": str(reports / f"{out}.metrics.json"),
-                            **({"experiment_name": name_as} if name_as else {})}))
+        # what papermill injects after the parameters cell: the notebook builds its config from these, the profile's
+        # values and its cell's own (`ExperimentConfig.for_notebook`); the same config is checked here, before any model
+        params = {"profile": profile, **overrides, **({"experiment_name": name_as} if name_as else {})}
+        notebook_config(name, params).check_inputs()  # one clear line on a bad value
+        out = name_as or name  # the report's name: the notebook's, or the user's own experiment name
+        jobs.append((name, {**params, "metrics_path": str(reports / f"{out}.metrics.json")}))
     return jobs
+
+
+def notebook_config(name: str, injected: dict) -> ExperimentConfig:
+    """The config notebook `name` builds when papermill injects `injected` after its parameters cell."""
+    return ExperimentConfig.for_notebook(name, {**notebook_parameters(name), **injected})
 
 
 def notebook_parameters(name: str) -> dict:
@@ -114,7 +109,7 @@ def collapse_progress(nb) -> None:
 
 
 def _parameters_markdown(cell) -> str:
-    """papermill's injected parameters as a folded table of the values that ran (paths relative to the repository)."""
+    """papermill's injected parameters (the profile, --set values) as a folded table (paths relative to the repository)."""
     import ast
     import html
 
@@ -123,9 +118,10 @@ def _parameters_markdown(cell) -> str:
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
             value = ast.literal_eval(node.value)
             rows.append(f"<tr><td><code>{node.targets[0].id}</code></td><td><code>{html.escape(repr(value))}</code></td></tr>")
-    return ("<details><summary><b>Parameters of this run</b> (profile values injected by <code>s2d run</code>; the LoRA "
-            "recipe a search chose is in the distillation section)</summary>\n<table><tr><th>parameter</th><th>value</th>"
-            "</tr>" + "".join(rows) + "</table></details>")
+    return ("<details><summary><b>Parameters of this run</b> (injected by <code>s2d run</code>: the profile and your "
+            "--set values; the profile supplies every other parameter, <code>s2d params --profile NAME</code> lists them; "
+            "the LoRA recipe a search chose is in the distillation section)</summary>\n<table><tr><th>parameter</th>"
+            "<th>value</th></tr>" + "".join(rows) + "</table></details>")
 
 
 NOISE = re.compile(r"^\s*\{'(?:loss|train_runtime|grad_norm|learning_rate|epoch)'|\d+/\d+ \[[^\]]*(?:it/s|s/it|\?it)")
@@ -309,6 +305,26 @@ def default_reports(profile: str) -> Path:
     return ROOT / "reports" / profile
 
 
+def cmd_params(profile: str | None) -> int:
+    """Print every parameter of ExperimentConfig with its type, default, allowed values and help (all from the field
+    metadata); with a profile, its values where they differ from the default (per notebook where its block differs)."""
+    try:
+        given = {nb: load_profile(profile, nb) for nb in ("", *profile_blocks(profile))} if profile else {}
+    except ValueError as e:
+        print(f"s2d: error: {e}", file=sys.stderr)
+        return 2
+    print("Parameters (s2d run --set NAME=VALUE, or a profile in s2dlib/profiles/): name: type = default; allowed "
+          "values")
+    for name, f in FIELDS.items():
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        base = given.get("", {}).get(name, default)
+        shown = [f"{profile}: {base!r}"] if base != default else []
+        shown += [f"{profile}/{nb}: {v[name]!r}" for nb, v in given.items() if nb and v.get(name, base) != base]
+        print(f"{name}: {f.type} = {default!r}; allowed: {allowed_values(f)}" + "".join(f"; {s}" for s in shown))
+        print(f"    {f.metadata['help']}")
+    return 0
+
+
 def cmd_run(args) -> int:
     reports = Path(args.reports) if args.reports else default_reports(args.profile)
     try:
@@ -350,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--reports", default=str(default_reports("power")), help="a profile's reports dir (default: the "
                                                                            "study's, reports/power/)")
     sub.add_parser("list", help="list notebooks and profiles")
+    par = sub.add_parser("params", help="list every parameter with its type, default, allowed values and help")
+    par.add_argument("--profile", default=None, help="also show this profile's values where they differ from the "
+                                                     "default")
     args = ap.parse_args(argv)
     if args.cmd == "list":
         print("notebooks:", ", ".join(notebook_names()))
@@ -357,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "report":
         return cmd_report(Path(args.reports))
+    if args.cmd == "params":
+        return cmd_params(args.profile)
     return cmd_run(args)
 
 

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import torch
 
+from . import tiny  # noqa: F401  (registers model=tiny-random: a training child gets the name)
+from .jsonio import read_jsonl
+
 IGNORE = -100
 # Tokens of one forward/backward pass. Measured on the 1.5B (bf16 autocast, 24 GB machine, 2026-12-02): 8 rows of ~80
 # tokens peaked at 16.8 GB; 8 judge prompts of up to 395 tokens were OOM-killed. Larger batches run as accumulation steps.
@@ -25,6 +28,9 @@ TOKENS_PER_MICRO_BATCH = 1024
 # A run killed mid-training (a session's end, OOM) resumes from its last checkpoint; a 300-pair judge adapter trains
 # for ~40 min on a 2-core CPU. Checkpoints hold the LoRA weights, optimiser, scheduler and RNG states (~0.2 GB).
 CHECKPOINT_EVERY_S = 300.0
+SHARDING = ("none", "fsdp")
+QUANTIZE = ("none", "4bit")
+SCALE_FIELDS = {"sharding": "none", "gradient_checkpointing": False, "quantize": "none"}  # their defaults
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,14 @@ class LoraSFTConfig:
     max_len: int = 1024  # a pair longer than this is refused, never cut (a cut would drop the answer: no loss signal)
     seed: int = 0
     dtype: str = "auto"  # bf16 autocast where the hardware has bf16 units, else fp32
+    sharding: str = "none"  # none (DDP under torchrun: a full copy per process) or fsdp (s2dlib/sharded.py)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~20-30% slower
+    quantize: str = "none"  # none or 4bit (QLoRA: NF4 base weights through bitsandbytes; needs a CUDA GPU)
 
     def __post_init__(self):
         for name, value, ok, allowed in [
+            ("sharding", self.sharding, self.sharding in SHARDING, ", ".join(SHARDING)),
+            ("quantize", self.quantize, self.quantize in QUANTIZE, ", ".join(QUANTIZE)),
             ("lora_r", self.r, self.r >= 1, "integers >= 1"),
             ("lora_alpha", self.alpha, self.alpha > 0, "> 0"),
             ("lora_dropout", self.dropout, 0 <= self.dropout < 1, "0 <= dropout < 1"),
@@ -107,7 +118,9 @@ def run_key(model_name: str, pairs: list[tuple[str, str]], cfg: LoraSFTConfig) -
     from .models import resolve_model
 
     fingerprint = f"{resolve_model(model_name)[1]}:float32"
-    blob = json.dumps({"model": fingerprint, "pairs": pairs, "cfg": asdict(cfg)}, sort_keys=True)
+    recipe = {k: v for k, v in asdict(cfg).items() if k not in SCALE_FIELDS or v != SCALE_FIELDS[k]}  # keys of
+    # adapters trained before these fields existed stay valid
+    blob = json.dumps({"model": fingerprint, "pairs": pairs, "cfg": recipe}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -167,8 +180,22 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     key = run_key(model_name, pairs, cfg)
     if (done := trained_record(out_dir, key)) is not None:
         return done
+    check_hardware(cfg)
     bf16 = compute_dtype(cfg.dtype) == torch.bfloat16
-    model, tok, fingerprint = load_model(model_name, dtype="float32")  # fp32 master weights; bf16 via autocast
+    if cfg.quantize == "4bit":  # QLoRA: NF4 base weights, bf16 compute; LoRA weights stay in fp32
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        model, tok, fingerprint = load_model(model_name, dtype="bfloat16", quantization_config=quant,
+                                             device_map={"": int(os.environ.get("LOCAL_RANK", 0))})
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+        fingerprint += "+nf4"
+    elif cfg.sharding == "fsdp" and bf16:  # frozen base weights in bf16 (half the memory); LoRA weights stay fp32
+        model, tok, fingerprint = load_model(model_name, dtype="bfloat16")
+    else:
+        model, tok, fingerprint = load_model(model_name, dtype="float32")  # fp32 master weights; bf16 via autocast
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
@@ -178,40 +205,64 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
     data = Dataset.from_list([encode_pair(tok, p, a, cfg.max_len) for p, a in pairs])
     model = get_peft_model(model, LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                                              target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
+    if cfg.gradient_checkpointing and cfg.quantize == "none":
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     tmp = out_dir.with_name(out_dir.name + ".partial")
     if (tmp / "s2d_key").exists() and (tmp / "s2d_key").read_text() != key:
         shutil.rmtree(tmp, ignore_errors=True)  # checkpoints of another run (other pairs or recipe)
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "s2d_key").write_text(key)
-    resume = get_last_checkpoint(tmp)  # None, or the folder of the highest step
-    before = float((tmp / "s2d_seconds").read_text()) if resume and (tmp / "s2d_seconds").exists() else 0.0
     micro, accum = micro_batches(cfg.batch_size // world, max(len(r) for r in data["input_ids"]))
-    args = TrainingArguments(
-        output_dir=str(tmp), num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=micro,
-        gradient_accumulation_steps=cfg.grad_accum * accum, lr_scheduler_type="linear", logging_steps=1,
-        save_strategy="steps", save_steps=10**9, save_total_limit=1,  # saves come from CheckpointEvery
-        report_to=[], seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=not torch.cuda.is_available(),
-        remove_unused_columns=False, disable_tqdm=False, train_sampling_strategy="group_by_length",  # less padding
-    )
-    trainer = AnswerOnlyTrainer(model=model, args=args, train_dataset=data,
-                      data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE, padding=True),
-                      callbacks=[CheckpointEvery(tmp, before)])
-    result = trainer.train(resume_from_checkpoint=resume)
+    collator = DataCollatorForSeq2Seq(tok, label_pad_token_id=IGNORE, padding=True)
+    if cfg.sharding == "fsdp":
+        from .sharded import full_state_dict, train_sharded
+
+        run = {**train_sharded(model, data, collator, cfg, answer_only_loss, bf16, micro, cfg.grad_accum * accum),
+               "resumed_from_step": None}
+        state, main_process = full_state_dict(model), int(os.environ.get("RANK", "0")) == 0
+    else:
+        resume = get_last_checkpoint(tmp)  # None, or the folder of the highest step
+        before = float((tmp / "s2d_seconds").read_text()) if resume and (tmp / "s2d_seconds").exists() else 0.0
+        args = TrainingArguments(
+            output_dir=str(tmp), num_train_epochs=cfg.epochs, learning_rate=cfg.lr, per_device_train_batch_size=micro,
+            gradient_accumulation_steps=cfg.grad_accum * accum, lr_scheduler_type="linear", logging_steps=1,
+            save_strategy="steps", save_steps=10**9, save_total_limit=1,  # saves come from CheckpointEvery
+            report_to=[], seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=not torch.cuda.is_available(),
+            remove_unused_columns=False, disable_tqdm=False, train_sampling_strategy="group_by_length",  # less padding
+        )
+        trainer = AnswerOnlyTrainer(model=model, args=args, train_dataset=data, data_collator=collator,
+                                    callbacks=[CheckpointEvery(tmp, before)])
+        result = trainer.train(resume_from_checkpoint=resume)
+        run = {"steps": trainer.state.global_step, "train_seconds": before + result.metrics["train_runtime"],
+               "resumed_from_step": int(Path(resume).name.split("-")[1]) if resume else None,
+               "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h]}
+        state, main_process = None, trainer.is_world_process_zero()
     record = {
         "key": key, "model": fingerprint, "n_pairs": len(pairs), "config": asdict(cfg),
-        "train_seconds": before + result.metrics["train_runtime"], "steps": trainer.state.global_step,
-        "resumed_from_step": int(Path(resume).name.split("-")[1]) if resume else None,
-        "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
-        "n_answer_tokens": sum(sum(l != IGNORE for l in row) for row in data["labels"]),
+        "train_seconds": run["train_seconds"], "steps": run["steps"], "resumed_from_step": run["resumed_from_step"],
+        "losses": run["losses"], "n_answer_tokens": sum(sum(l != IGNORE for l in row) for row in data["labels"]),
     }
-    if trainer.is_world_process_zero():
+    if main_process:
         for stale in (*tmp.glob("checkpoint-*"), tmp / "s2d_key", tmp / "s2d_seconds"):
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink(missing_ok=True)
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state)
         (tmp / "s2d_train.json").write_text(json.dumps(record, indent=1))
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
     return record
+
+
+def check_hardware(cfg: LoraSFTConfig) -> None:
+    """One line, before any model loads, where this machine cannot run what `cfg` asks for."""
+    import importlib.util
+
+    if cfg.quantize == "4bit" and not torch.cuda.is_available():
+        raise ValueError("quantize='4bit': allowed values are none on a machine without a CUDA GPU (QLoRA's 4-bit "
+                         "base weights run on bitsandbytes' GPU kernels)")
+    if cfg.quantize == "4bit" and importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("quantize='4bit': bitsandbytes is not installed; install it with: pip install bitsandbytes")
+    if cfg.sharding == "fsdp" and cfg.quantize == "4bit":
+        raise ValueError("sharding='fsdp': allowed values are none with quantize='4bit' (QLoRA is the one-GPU option)")
 
 
 def _flag(name: str) -> str:
@@ -219,10 +270,11 @@ def _flag(name: str) -> str:
     return f"lora-{name}" if name in ("r", "alpha", "dropout") else name.replace("_", "-")
 
 
-def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Path, cfg: LoraSFTConfig) -> dict:
-    """`train_lora` in a child process (the command line below). Training the 1.5B peaks near 20 GB; in the notebook's
-    own process that heap stays allocated and the next model load after it was OOM-killed at 24 GB. A child gives
-    it all back when it exits."""
+def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Path, cfg: LoraSFTConfig,
+                        processes: int = 1) -> dict:
+    """`train_lora` in a child process (the command line below), or in `processes` of them under torchrun (DDP, or
+    FSDP with `sharding="fsdp"`). Training the 1.5B peaks near 20 GB; in the notebook's own process that heap stays
+    allocated and the next model load after it was OOM-killed at 24 GB. A child gives it all back when it exits."""
     import subprocess
     import sys
 
@@ -234,7 +286,8 @@ def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: 
     pairs_file.write_text("".join(json.dumps({"prompt": p, "answer": a}, ensure_ascii=False) + "\n" for p, a in pairs),
                           encoding="utf-8")
     flags = [x for f in fields(LoraSFTConfig) for x in (f"--{_flag(f.name)}", str(getattr(cfg, f.name)))]
-    subprocess.run([sys.executable, "-m", "s2dlib.distill", "--model", model_name, "--pairs", str(pairs_file),
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 else []
+    subprocess.run([sys.executable, *launch, "-m", "s2dlib.distill", "--model", model_name, "--pairs", str(pairs_file),
                     "--out", str(out_dir), *flags], check=True)
     return json.loads((out_dir / "s2d_train.json").read_text())
 
@@ -246,11 +299,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pairs", required=True, help="JSONL rows with prompt and answer")
     ap.add_argument("--out", required=True, help="adapter folder")
     for f in fields(LoraSFTConfig):
-        ap.add_argument(f"--{_flag(f.name)}", dest=f.name, type=type(f.default), default=f.default)
+        kind = (lambda v: v.lower() in ("1", "true", "yes")) if isinstance(f.default, bool) else type(f.default)
+        ap.add_argument(f"--{_flag(f.name)}", dest=f.name, type=kind, default=f.default)
     args = vars(ap.parse_args(argv))
-    with open(args.pop("pairs"), encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    pairs = [(row["prompt"], row["answer"]) for row in rows]
+    pairs = [(row["prompt"], row["answer"]) for _, row in read_jsonl(args.pop("pairs"))]
     model, out = args.pop("model"), args.pop("out")
     rec = train_lora(model, pairs, out, LoraSFTConfig(**args))
     if int(os.environ.get("RANK", "0")) == 0:

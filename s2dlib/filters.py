@@ -14,6 +14,7 @@ from .registry import Registry
 
 FILTERS = Registry("filter")
 register = FILTERS.register
+MIN_AGREEMENT = 0.6  # self-consistency's default majority share; ExperimentConfig.min_agreement takes it as its default
 
 
 def get_filter(name: str, **kwargs):
@@ -96,7 +97,7 @@ class SelfConsistency(Filter):
 
     name = "self_consistency"
 
-    def __init__(self, min_agreement: float = 0.6, margin: int = 1, normalize=lambda a: a):
+    def __init__(self, min_agreement: float = MIN_AGREEMENT, margin: int = 1, normalize=lambda a: a):
         if not 0.0 <= min_agreement <= 1.0:
             raise ValueError(f"min_agreement={min_agreement}: allowed values are 0 to 1")
         if margin < 0:

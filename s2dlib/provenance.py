@@ -1,11 +1,18 @@
-"""What a recorded figure depends on besides the code: package versions, the CPU and its kernels, the git commit."""
+"""What a recorded figure depends on besides the code (package versions, the CPU and its kernels, the git commit), and
+what each session of a run cost (`RunLog`)."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from .jsonio import write_json
 
 PACKAGES = ("torch", "transformers", "peft", "ctranslate2", "datasets", "accelerate", "papermill", "nbconvert",
             "seaborn", "pandas")
@@ -57,3 +64,66 @@ def environment() -> dict:
     """Everything a run's figures depend on besides its parameters: code version, interpreter, platform, CPU, packages."""
     return {"git_commit": git_commit(), "python": platform.python_version(), "platform": platform.platform(),
             "cpu": cpu_info(), "packages": package_versions()}
+
+
+class RunLog:
+    """This session's entry in a run directory's `sessions.json`: when, how long per stage, how much was generated.
+    Rewritten after every stage and every stored chunk of completions, so a run that is stopped and resumed (or
+    re-rendered from its cache) still reports what each session cost."""
+
+    def __init__(self, folder: Path, cache):
+        self.path, self.cache = folder / "sessions.json", cache
+        self.started = datetime.now(timezone.utc)
+        self.git = git_commit()  # the code this session imported; a commit made while it runs is not it
+        self.timings: dict[str, float] = {}
+        self._running: dict[str, float] = {}  # stages under way: their start (perf_counter)
+        cache.on_put = self.write  # a killed session still counts the chunks it finished
+
+    @contextmanager
+    def stage(self, name: str):
+        """Time a stage (accumulated over calls) for the report's stage-by-stage wall times."""
+        t0 = self._running[name] = time.perf_counter()
+        try:
+            yield
+        finally:
+            del self._running[name]
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+            self.write()
+
+    def entry(self) -> dict:
+        now, clock = datetime.now(timezone.utc), time.perf_counter()
+        stages = dict(self.timings)
+        for name, t0 in self._running.items():
+            stages[name] = stages.get(name, 0.0) + clock - t0
+        return {"started_utc": self.started.isoformat(timespec="milliseconds"), "last_utc": now.isoformat(timespec="seconds"),
+                "wall_s": round((now - self.started).total_seconds(), 1),
+                "stage_s": {k: round(v, 1) for k, v in stages.items()},
+                "completions_generated": self.cache.added, "completions_reused": self.cache.reused,
+                "git_commit": self.git}
+
+    def write(self) -> list[dict]:
+        """Every session's entry, this one's updated now."""
+        me = self.entry()
+        past = [e for e in (json.loads(self.path.read_text()) if self.path.exists() else [])
+                if e["started_utc"] != me["started_utc"]]
+        write_json(self.path, past + [me])
+        return past + [me]
+
+
+def run_provenance(exp, engine: str) -> dict:
+    """An `Experiment`'s provenance: its parameters and data, the model's fingerprint, `engine` (the backend that
+    generated), the environment, and every session that worked in its run directory."""
+    c, sessions = exp.cfg, exp.log.write()
+    this = sessions[-1]
+    return {
+        "experiment": exp.name, "model": c.model, "model_fingerprint": exp.engines.fingerprint, "profile": c.profile,
+        "task": c.task, **{p: getattr(c, p) for p in exp.task.params}, "n_train": len(exp.train),
+        "n_test": len(exp.test), "n_dev": len(exp.dev), "seed": c.seed, "n_samples": c.n_samples, "n_shots": len(exp.shots),
+        "data": str(getattr(exp, "data_path", "")), "run_dir": str(exp.dir),
+        "started_utc": exp.log.started.isoformat(timespec="seconds"),
+        "finished_utc": this["last_utc"], "wall_s": this["wall_s"], "stage_s": this["stage_s"],
+        "engine": engine, **environment(), "git_commit": exp.log.git,
+        "completions": {"generated": exp.cache.added, "reused": exp.cache.reused, "skipped_lines": exp.cache.skipped},
+        # every session that worked in this run directory; their wall times add up to the run's cost from empty
+        "sessions": sessions, "sessions_wall_s": round(sum(e["wall_s"] for e in sessions), 1),
+    }

@@ -90,3 +90,39 @@ def pareto(points: list[tuple[float, float]]) -> list[bool]:
     """Whether each (tokens, accuracy) point is on the front: no other point has fewer or equal tokens and higher or
     equal accuracy with one of them strict."""
     return [not any((t2 <= t and a2 >= a) and (t2 < t or a2 > a) for t2, a2 in points) for t, a in points]
+
+
+def evaluate_router(exp, adapter, system2: str, label: str = "Router") -> dict:
+    """Beyond the paper: the distilled System 1 (`adapter`) answers, `system2` (a method) answers where the
+    router's label-free confidence is low. Every threshold is scored on the test set (the curve); one threshold is
+    chosen on the dev split (`choose`), and its test row joins the `Experiment`'s results table. Generations are
+    shared with (and cached like) the other rows."""
+    c, k = exp.cfg, exp.cfg.router_k
+    if not k:
+        return {}
+
+    def scored_sweep(examples) -> list[dict]:
+        s1 = exp.generate("system1", examples, c.greedy(), adapter=adapter)
+        samples = exp.generate("system1", examples, c.sampling(n=k), adapter=adapter)
+        s2 = exp.generate(system2, examples, c.greedy())
+        conf = agreement([a[0] for a in s1.answers], samples.answers, exp.task.normalize)
+        return [{"system": f"{label} t={r.threshold:.2f}", "threshold": r.threshold, "sent_pct": 100 * r.sent_share,
+                 **exp.score_answers(r.answers, r.tokens, r.seconds, examples=examples)}
+                for r in sweep(k, conf, Side.first(s1), Side.total(samples), Side.first(s2))]
+
+    test_rows = scored_sweep(exp.test)
+    for row, front in zip(test_rows, pareto([(r["tokens"], r["accuracy"]) for r in test_rows])):
+        row["pareto"] = front
+    dev_rows = scored_sweep(exp.dev) if exp.dev else []
+    chosen = choose(dev_rows) if dev_rows else None
+    if chosen is not None:
+        row = next(r for r in test_rows if r["threshold"] == chosen["threshold"])
+        exp.record_row({**{k_: v for k_, v in row.items() if k_ != "pareto"},
+                        "system": f"{label} (t={chosen['threshold']:.2f} chosen on dev)"})
+    exp.router = {"k": k, "system2": system2, "n_dev": len(exp.dev),
+                  "chosen_threshold": None if chosen is None else chosen["threshold"],
+                  "chosen_by": (f"cheapest threshold whose accuracy on {len(exp.dev)} dev inputs reaches the lower "
+                                "95% CI bound of System 2's there (labels used only there)") if chosen else
+                               "not chosen: no dev split (n_dev = 0); the test sweep is descriptive only",
+                  "test": test_rows, "dev": dev_rows}
+    return exp.router

@@ -3,7 +3,8 @@
 Random init from a config, a BPE tokenizer trained on locally generated task text, then a few hundred steps of
 next-token training on chat-formatted (question -> 'The answer is ...'; judge prompt -> '[[C]]') pairs so its replies
 parse as answers and verdicts.
-It is for plumbing only: its accuracy means nothing.
+It is for plumbing only: its accuracy means nothing. Importing this module makes model=tiny-random loadable
+(`models.LOCAL_MODELS`); the modules that take a model name from a user import it.
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import torch
 
+from .models import LOCAL_MODELS, cache_dir
+
+NAME = "tiny-random"  # built locally from a config: random weights, tokenizer trained on local text
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -106,3 +110,6 @@ def _build(out: Path, steps: int, seed: int) -> None:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out)
     tok.save_pretrained(out)
+
+
+LOCAL_MODELS[NAME] = lambda: build_tiny_model(cache_dir() / "models" / f"{NAME}-v{VERSION}")

@@ -29,6 +29,7 @@ def s2d_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model(s2d_cache):
+    import s2dlib.tiny  # noqa: F401  (registers model=tiny-random)
     from s2dlib.models import resolve_model
 
     path, fingerprint = resolve_model("tiny-random")

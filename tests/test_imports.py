@@ -5,15 +5,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "s2dlib"
 # lowest first; a module may import its own layer or those below (a package's __init__ sits with its modules)
 LAYERS = [
-    {"s2dlib", "registry", "provenance", "staging", "route", "paper", "pilot", "engines.base"},
+    {"s2dlib", "registry", "provenance", "staging", "route", "paper", "pilot", "engines.base", "jsonio", "sharded"},
     {"tasks", "tasks.*"},
     {"evaluate"},  # metrics cluster by a task input's source question
     {"methods", "methods.*", "filters", "cache"},
-    {"tiny"},  # the plumbing model's corpus is built from the tasks' data and the methods' prompts
     {"models"},
+    {"tiny"},  # the plumbing model: its corpus comes from the tasks and methods; it registers itself with models
     {"engines", "engines.hf", "engines.ct2", "engines.vllm", "distill"},
     {"config"},
-    {"pipeline", "report"},
+    {"pipeline", "recipe", "claims", "report", "report.*", "rar_study"},
     {"cli"},
 ]
 

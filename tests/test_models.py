@@ -88,7 +88,7 @@ def test_two_processes_building_one_model_both_succeed(tmp_path):
     import sys
 
     env = {**os.environ, "S2D_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    code = "from s2dlib.models import resolve_model; print(resolve_model('tiny-random')[1])"
+    code = "import s2dlib.tiny; from s2dlib.models import resolve_model; print(resolve_model('tiny-random')[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]

@@ -1,4 +1,5 @@
 """Execute every notebook through the runner (papermill) under the smoke profile and read back the recorded metrics."""
+import itertools
 import json
 import os
 import shutil
@@ -15,9 +16,9 @@ from reading import figures_ok, readable
 RAR = {"table": "table1", "n_train": 6, "n_test": 6, "filters": 4, "data": "k2-seed0-train6-test6", "metrics": ["accuracy"],
        "systems": ["System 1", "1-step RaR", "2-step RaR", "Distill System 1", "Distill 2-step RaR",
                    "Distill 2-step RaR (no filter)", "Distill gold labels (oracle)"],
-       "stages": {"router", "seeds", "prompt variants"}}
+       "stages": {"learning curve", "router", "seeds"}}
 # last-letter also runs the recipe search, a learning-curve point and a dev split (the router's threshold row)
-RAR_FULL = {**RAR, "stages": {"learning curve", "router", "seeds", "prompt variants"}, "trials": 2, "router_rows": 1,
+RAR_FULL = {**RAR, "trials": 2, "router_rows": 1,
             # learning curve: 2 pairs, then all kept pairs of the filter row that made the targets
             "curve": {"Distill 2-step RaR": ("2-step RaR", "self_consistency"), "Distill gold labels (oracle)":
                       ("gold labels (oracle)", "none (labels)")}}
@@ -117,6 +118,55 @@ def test_notebook_metrics_and_report(smoke_run, name):
     assert "data:image/png;base64" in html
     data = tmp / "data" / task / exp["data"]
     assert (data / "train.jsonl").exists() and (data / "test.jsonl").exists()
+
+
+# What each Table 1 notebook adds to the stages both run (s2dlib/rar_study.py): its task's own analysis, in its report.
+OWN_ANALYSIS = {"rar_coin_flip": ["accuracy on yes-questions %", "flips: 1", "answer changes between variants %"],
+                "rar_last_letter": ["letters (n=", "letter 1 right %", "right length %"]}
+
+
+@pytest.mark.parametrize("name", sorted(OWN_ANALYSIS))
+def test_each_rar_notebook_carries_its_task_analysis(smoke_run, name):
+    _, tmp = smoke_run
+    html = {nb: (tmp / "reports" / f"{nb}.html").read_text() for nb in OWN_ANALYSIS}
+    assert all(s in html[name] for s in OWN_ANALYSIS[name])
+    other = next(nb for nb in OWN_ANALYSIS if nb != name)
+    assert not any(s in html[name] for s in OWN_ANALYSIS[other])
+
+
+def code_lines(path: Path) -> set[str]:
+    """A notebook's distinct code lines, stripped, without blank and comment-only lines."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return {line.strip() for cell in nb.cells if cell.cell_type == "code" for line in cell.source.splitlines()
+            if line.strip() and not line.strip().startswith("#")}
+
+
+def test_no_two_notebooks_share_most_of_their_code():
+    """Issue 39: what notebooks share lives in s2dlib (stage calls), so no two notebooks share >= 90% of their code
+    lines (a share of the smaller notebook's lines)."""
+    lines = {p.stem: code_lines(p) for p in sorted(cli.NOTEBOOK_DIR.glob("*.ipynb"))}
+    share = {(a, b): len(lines[a] & lines[b]) / min(len(lines[a]), len(lines[b]))
+             for a, b in itertools.combinations(lines, 2)}
+    pair, most = max(share.items(), key=lambda kv: kv[1])
+    assert most < 0.9, f"{pair[0]} and {pair[1]} share {most:.0%} of their code lines"
+
+
+def test_a_method_added_as_one_file_and_a_notebook_runs(smoke_run):
+    """Issue 39: Self-Refine is one file (s2dlib/methods/self_refine.py, registered when the package imports it) and
+    one notebook, with no profile block: it runs on the smoke profile's defaults, both steps' tokens count, and its
+    report shows what refining did to the drafts."""
+    _, tmp = smoke_run
+    m = json.loads((tmp / "reports" / "self_refine_last_letter.metrics.json").read_text())
+    assert (m["system2"], m["task"], m["paper_table"]) == ("self_refine", "last_letter", "")
+    rows = {r["system"]: r for r in m["rows"]}
+    assert list(rows) == ["System 1", "Self-Refine", "Distill Self-Refine", report.GOLD]
+    assert all(r["status"] == "ok" and r["n"] == 6 for r in rows.values())
+    assert rows["Self-Refine"]["tokens"] > rows["System 1"]["tokens"] == rows["Distill Self-Refine"]["tokens"]
+    assert {"capped_inputs_draft", "capped_inputs_refine"} <= set(m["filters"][0])  # per step: draft, refine
+    assert {t["system"]: t["status"] for t in m["trainings"]}["Distill Self-Refine"] == "trained"
+    assert "draft -&gt; refined" in (tmp / "reports" / "self_refine_last_letter.html").read_text()
 
 
 @pytest.mark.parametrize("name", ["rar_last_letter", "rar_coin_flip"])

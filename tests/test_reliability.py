@@ -238,17 +238,20 @@ def test_git_commit_is_marked_dirty_when_the_code_differs(tmp_path):
 
     repo = tmp_path / "repo"
     (repo / "s2dlib").mkdir(parents=True)
-    shutil.copy(prov.__file__, repo / "s2dlib" / "provenance.py")
+    for module in ("provenance.py", "jsonio.py"):  # provenance and what it imports
+        shutil.copy(Path(prov.__file__).with_name(module), repo / "s2dlib" / module)
+    (repo / "s2dlib" / "__init__.py").write_text("")
     (repo / "README.md").write_text("a\n")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
     for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "init"]):
         subprocess.run(git + args, check=True)
-    ask = [sys.executable, "-c", "import provenance; print(provenance.git_commit())"]
-    commit = lambda: subprocess.run(ask, cwd=repo / "s2dlib", capture_output=True, text=True, check=True).stdout.strip()  # noqa: E731
+    ask = [sys.executable, "-c", "import s2dlib.provenance as p; print(p.__file__, p.git_commit())"]
+    commit = lambda: subprocess.run(ask, cwd=repo, capture_output=True, text=True, check=True).stdout.split()  # noqa: E731
     (repo / "README.md").write_text("b\n")
-    clean = commit()
+    where, clean = commit()
+    assert Path(where).parent == repo / "s2dlib"  # the copy ran, not the installed package
     (repo / "s2dlib" / "provenance.py").write_text((repo / "s2dlib" / "provenance.py").read_text() + "\n# changed\n")
-    assert len(clean) >= 7 and "+" not in clean and commit() == clean + "+dirty"
+    assert len(clean) >= 7 and "+" not in clean and commit()[1] == clean + "+dirty"
 
 
 def test_session_log_follows_each_stored_chunk(tmp_path):

@@ -179,3 +179,99 @@ def test_summary_counts_every_session_of_a_run(tmp_path):
     (tmp_path / "rar_last_letter.metrics.json").write_text(json.dumps({"rows": [], "provenance": {"wall_s": 90.0}}))
     walls = report.experiments(tmp_path).set_index("notebook").wall_s
     assert walls["rar_coin_flip"] == 9150.0 and walls["rar_last_letter"] == 90.0
+
+
+# --- figures: every point visible, no label on another, colours by role, the paper's numbers drawn -------------------
+
+RAR_ROWS = [row("System 1", 3.0, 1.0, 6.0, 7), row("1-step RaR", 3.0, 1.0, 6.0, 7),
+            row("Distill System 1", 3.0, 1.0, 6.0, 7), row("2-step RaR", 63.5, 57.0, 70.0, 132),
+            row("Distill 2-step RaR", 60.5, 53.5, 67.5, 7), row("Distill 2-step RaR (no filter)", 60.0, 53.0, 67.0, 7),
+            row(report.GOLD, 80.5, 75.0, 86.0, 7),
+            row("Router (t=0.00 chosen on dev)", 60.5, 53.5, 67.5, 7)]  # the router at t=0 is the distilled model
+
+
+def _legible(ax):
+    """No marker closer to another than its own size, no label over another; returns the marker centres."""
+    import itertools
+
+    import numpy as np
+    from matplotlib.collections import PathCollection
+
+    fig = ax.figure
+    fig.canvas.draw()
+    pt, r = fig.dpi / 72, fig.canvas.get_renderer()
+    big = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_sizes().max() >= 50]
+    centres = np.concatenate([c.get_offset_transform().transform(c.get_offsets()) for c in big])
+    for a, b in itertools.combinations(centres, 2):
+        assert np.hypot(*(a - b)) >= 7.4 * pt, f"markers at {a} and {b} hide one another"
+    boxes = [t.get_window_extent(r) for t in ax.texts if t.get_text().strip() and t.get_visible()]
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b.shrunk(0.9, 0.8)), f"labels at {a} and {b} overlap"
+    return centres
+
+
+def test_roles_and_panel_titles_read_as_the_paper_does():
+    from s2dlib.report.figures import ROLES, ROUTER_KIND, panel_title, role_of
+
+    s2 = "System 2 method or variant"
+    systems = ("System 1", "1-step RaR", "2-step RaR", "Distill System 1", "Distill 2-step RaR",
+               "Distill 2-step RaR (no filter)", report.GOLD, "Router (t=0.00 chosen on dev)")
+    assert [role_of(s, "table1") for s in systems] == ["System 1", s2, s2, "distilled", "distilled",
+                                                       "ablation (no filter / no USC)", "gold-label ceiling (oracle)",
+                                                       ROUTER_KIND]
+    assert role_of("CoT (few-shot) maj@5", "table5") == role_of("CoT (zero-shot)", "table5") == s2
+    assert role_of("Distill S2A (no USC)", "table2").startswith("ablation") and set(ROLES) >= {ROUTER_KIND}
+    assert panel_title("table1", "last_letter") == "Table 1 · last-letter"
+    assert panel_title("table4", "pairwise_judge") == "Table 4 · BSM judge"
+
+
+def test_accuracy_figure_hides_no_point_and_draws_the_papers_numbers():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from s2dlib.report.figures import ROLES, ROUTER_KIND
+
+    ax = report.plot_accuracy_vs_tokens(RAR_ROWS, "table1", "last_letter")
+    assert len(_legible(ax)) == len(RAR_ROWS) and ax.get_title() == "Table 1 · last-letter"
+    legend = ax.get_legend()
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())  # outside the data area
+    names = {t.get_text() for t in legend.get_texts()}
+    assert set(ROLES) <= names and "ablation / oracle" not in names
+    levels = {line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"}
+    assert levels == {30.0, 98.0}  # the paper's System 1 and Distill 2-step RaR (no token counts: dotted levels)
+    texts = {t.get_text() for t in ax.texts}
+    assert {"paper: System 1 30%", "paper: Distill 2-step RaR 98%", "Router (t=0.00)", "1-step RaR"} <= texts
+    router = [c for c in ax.collections if len(c.get_facecolors()) and
+              matplotlib.colors.to_hex(c.get_facecolors()[0]) == ROLES[ROUTER_KIND][0].lower()]
+    assert len(router) == 1  # the router in its own colour, beside (not over) Distill 2-step RaR
+    plt.close("all")
+    sweep = [{"threshold": t, "tokens": x, "accuracy": y, "pareto": p} for t, x, y, p in
+             [(0.0, 7.0, 60.5, True), (0.2, 36.8, 61.5, True), (0.4, 37.5, 61.0, False), (1.0, 132.0, 63.5, False)]]
+    ax = report.plot_router(RAR_ROWS, {"test": sweep, "chosen_threshold": 0.0})
+    _legible(ax)
+    assert {"t=0.00", "t=0.20", "t=0.40", "t=1.00"} <= {t.get_text() for t in ax.texts}
+    plt.close("all")
+
+
+def test_summary_figure_has_a_readable_panel_per_task_and_the_papers_points(tmp_path):
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+
+    (tmp_path / "rar_last_letter.metrics.json").write_text(json.dumps({"rows": RAR_ROWS}))
+    cot = [row("System 1", 8.7, 5.0, 13.0, 8.9), row("CoT (zero-shot)", 57.3, 49.0, 65.0, 248),
+           row("CoT (few-shot)", 48.0, 40.0, 56.0, 118), row("Distill CoT", 6.0, 3.0, 10.0, 8.3)]
+    (tmp_path / "cot_gsm8k.metrics.json").write_text(json.dumps({"rows": cot}))
+    fig = report.summary_figure(report.experiments(tmp_path))
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["Table 1 · last-letter", "Table 5 · GSM8K"]
+    for ax in panels:
+        _legible(ax)
+    hollow = [c for c in panels[1].collections if isinstance(c, PathCollection) and not c.get_facecolors()[:, 3].any()]
+    assert sum(len(c.get_offsets()) for c in hollow) == 2  # the paper's CoT (zero-shot) and Distill CoT: tokens known
+    assert any(ax.get_legend() for ax in fig.axes if not ax.get_title())  # the legend in the grid's spare cell
+    plt.close("all")

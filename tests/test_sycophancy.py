@@ -12,8 +12,9 @@ from s2dlib.methods import get_method
 from s2dlib.methods.base import MethodOutput
 from s2dlib.methods.s2a import parse_extraction
 from s2dlib.tasks import Example, check_disjoint, get_task, source_of
-from s2dlib.tasks import sycophancy
-from s2dlib.tasks.sycophancy import BIASED, TEMPLATES, answer_matches, extract_answer, normalize_answer, read_quiz_file
+from s2dlib.tasks import trivia
+from s2dlib.tasks.sycophancy import BIASED, TEMPLATES, read_quiz_file
+from s2dlib.tasks.trivia import answer_matches, extract_answer, normalize_answer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SYCO, TQA_JSON, TQA_JSONL = (FIXTURES / f for f in ("sycophancyeval_answer.jsonl", "triviaqa_unfiltered.json",
@@ -96,7 +97,7 @@ def test_red_trivia_splits_templates_and_disjointness(task):
     for e in test:
         by_source.setdefault(source_of(e), []).append(e)
     assert len(by_source) == 12 and all(len(v) == 4 for v in by_source.values())
-    items = {it.question: it for it in sycophancy.red_trivia_items()}
+    items = {it.question: it for it in trivia.red_trivia_items()}
     for e in train + test:
         m, wrong = e.meta, e.meta["incorrect"]
         assert e.answer == m["answers"][0] and len(normalize_answer(e.answer).split()) <= 3 and "http" not in e.question
@@ -120,7 +121,7 @@ def test_red_trivia_too_many_questions(task):
 def test_missing_red_trivia_names_the_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install red-trivia==1\.1\.1"):
-        sycophancy._red_trivia_dir()
+        trivia._red_trivia_dir()
 
 
 def test_metric_subsets(task):

@@ -137,11 +137,16 @@ class TwoStep(Method):
         return cls(max_new_tokens=cfg.max_new_tokens, greedy_first=cfg.greedy_rephrase,
                    max_new_tokens_first=cfg.max_new_tokens_first)
 
+    # A method whose steps are fixed wordings sets these and nothing else: step 1's prompt ({question} filled in) and
+    # step 2's ({question}, and {first}: what step 2 reads of step 1), which the task's answer-format line follows.
+    first_template = ""
+    second_template = ""
+
     def first_prompt(self, question: str) -> str:
-        raise NotImplementedError
+        return self.first_template.format(question=question)
 
     def second_prompt(self, task: Task, question: str, first: str) -> str:
-        raise NotImplementedError
+        return answer_prompt(task, self.second_template, question=question, first=self.given(first))
 
     def given(self, first: str) -> str:
         """What step 2 reads of a step-1 text (S2A: the parsed extraction), kept in the output for diagnostics."""

@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..jsonio import read_jsonl
 from ..registry import Registry
 
 TASKS = Registry("task")
@@ -169,13 +170,8 @@ def load_examples(path: str | Path, question_field: str = "question", answer_fie
     kind = {".jsonl": "json", ".json": "json", ".csv": "csv"}.get(path.suffix)
     if kind is None:
         raise ValueError(f"data file {str(path)!r}: allowed formats are .jsonl, .json, .csv")
-    if path.suffix == ".jsonl":  # name the bad line; datasets' own error does not
-        with open(path, encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                try:
-                    line.strip() and json.loads(line)
-                except ValueError as e:
-                    raise ValueError(f"data file {str(path)!r} line {i} is malformed JSON ({e.args[0].split(':')[0]})") from None
+    if path.suffix == ".jsonl":
+        list(read_jsonl(path))  # names a malformed line; datasets' own error does not
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     try:

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..jsonio import read_jsonl
 from .base import Example, Task, get_task, register
+from .trivia import TriviaQA, red_trivia_items
 
 SOURCES = ("gsm8k", "trivia", "last_letter")  # verifiable questions the default pairs are built from
 QUESTIONS_PER_PAIR = 3  # questions asked per pair wanted: not every question yields a right and a wrong response
@@ -145,9 +147,7 @@ def source_questions(n_train: int, n_test: int, seed: int) -> tuple[list[tuple[s
     per_source = []
     for i, name in enumerate(SOURCES):
         tr, te = share(n_train, i), share(n_test, i)
-        if name == "trivia":  # plain trivia questions, scored by the sycophancy task's answer matching
-            from .sycophancy import red_trivia_items
-
+        if name == "trivia":  # plain trivia questions, scored by the trivia answer matching (`TriviaQA`)
             items = list(red_trivia_items())
             random.Random(seed).shuffle(items)
             as_ex = lambda its: [Example(f"trivia-{j}", it.question, it.answers[0], {"answers": list(it.answers)})  # noqa: E731
@@ -165,7 +165,7 @@ def source_questions(n_train: int, n_test: int, seed: int) -> tuple[list[tuple[s
 
 @lru_cache
 def scorer(name: str) -> Task:
-    return get_task("sycophancy_qa" if name == "trivia" else name)
+    return TriviaQA() if name == "trivia" else get_task(name)
 
 
 def response_prompt(name: str, question: str) -> str:
@@ -229,15 +229,13 @@ def right_is_longer(example: Example) -> bool | None:
 # ---- real sets -----------------------------------------------------------------------------------------------
 def _rows(path: Path) -> list:
     """The rows of a JSONL file (a malformed line is named) or of a JSON list."""
-    lines = path.read_text(encoding="utf-8").splitlines() if path.suffix == ".jsonl" else [path.read_text(encoding="utf-8")]
-    rows = []
-    for i, line in enumerate(lines, 1):
-        try:
-            rows.append(json.loads(line)) if line.strip() else None
-        except ValueError as e:
-            where = f" line {i}" if path.suffix == ".jsonl" else ""
-            raise ValueError(f"data file {str(path)!r}{where} is malformed JSON ({e.args[0].split(':')[0]})") from None
-    return rows[0] if path.suffix != ".jsonl" and isinstance(rows[0], list) else rows
+    if path.suffix == ".jsonl":
+        return [row for _, row in read_jsonl(path)]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ValueError(f"data file {str(path)!r} is malformed JSON ({e.args[0].split(':')[0]})") from None
+    return data if isinstance(data, list) else [data]
 
 
 def read_oasst2(rows: list[dict], path: str, lang: str = "en") -> list[JudgePair]:
@@ -341,8 +339,6 @@ class PairwiseJudge(Task):
                 pair_examples(read_judge_file(test_file)[:n_test], "te", seed))
 
     def check_source(self, n_train, n_test):
-        from .sycophancy import red_trivia_items
-
         need = QUESTIONS_PER_PAIR * (n_train + n_test)
         if need > 3 * len(red_trivia_items()):
             raise ValueError(f"2*(n_train + n_test) = {need}: too many questions for the packaged sources")
