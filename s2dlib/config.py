@@ -132,6 +132,8 @@ class ExperimentConfig:
         "help": "RaR: the gold-label ceiling (an oracle: true answers distilled with the same recipe)"})
     no_filter_ablation: bool = field(default=True, metadata={
         "help": "RaR: also distil the unfiltered first samples (an ablation, not a paper row)"})
+    system15_control: bool = field(default=True, metadata={
+        "help": "CoT: System 1.5's control, the longest majority-consistent CoT distilled (beyond the paper)"})
     n_dev: int = field(default=0, metadata={
         "help": "labelled inputs outside training and test: the router's threshold is chosen there (0: not chosen)",
         "ge": 0, "le": 1000})

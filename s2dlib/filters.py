@@ -31,12 +31,14 @@ def build_filter(name: str, cfg, task, engine=None) -> "Filter":
 @dataclass
 class FilterResult:
     """Per input: the kept target (None = dropped) and the share of samples that voted for it; for a filter that
-    asks the model (USC), the tokens it generated per input and its counts (e.g. fallbacks)."""
+    asks the model (USC), the tokens it generated per input and its counts (e.g. fallbacks); for a filter that picks
+    a whole sample (the shortest consistent CoT), its text (`texts`: trained on verbatim instead of the answer)."""
 
     targets: list[str | None]
     agreement: list[float]
     tokens: list[int] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+    texts: list[str | None] = field(default_factory=list)
 
     @property
     def kept(self) -> int:
@@ -123,6 +125,46 @@ class SelfConsistency(Filter):
             targets.append(top if ok else None)
             agreement.append(share)
         return FilterResult(targets, agreement)
+
+
+@register
+class ShortestConsistent(SelfConsistency):
+    """System 1.5 targets (beyond the paper; Munkhbat et al. 2025, arXiv 2502.20122): self-consistency's vote, then
+    the shortest (generated tokens) of the input's samples that gave the majority answer, its whole text as the
+    target. Inputs the vote drops stay dropped; samples cut off at the token cap are no candidates (their text ends
+    without an answer line: an input left with none is dropped, `capped_dropped`). Equal lengths: the first sampled.
+    `stats`: the kept targets' mean tokens (`target_tokens`) and all candidates' (`consistent_tokens`)."""
+
+    name = "self_consistency_shortest"
+    longest = False  # the control (`self_consistency_longest`): the longest candidate instead
+
+    def apply(self, out, examples):
+        return self.select(out.answers, out.texts, out.tokens, out.capped or None)
+
+    def select(self, answers, texts, tokens, capped=None) -> FilterResult:
+        res = self(answers)
+        capped = capped or [[False] * len(row) for row in answers]
+        picked, lengths, dropped = [], [], 0
+        for target, row, cut, n in zip(res.targets, answers, capped, tokens):
+            cands = [j for j, a in enumerate(row) if target is not None and a is not None and not cut[j]
+                     and self.normalize(a) == target]
+            dropped += target is not None and not cands
+            picked.append((max if self.longest else min)(cands, key=lambda j: n[j]) if cands else None)
+            lengths += [n[j] for j in cands]
+        targets = [t if j is not None else None for t, j in zip(res.targets, picked)]
+        chosen = [n[j] for n, j in zip(tokens, picked) if j is not None]
+        stats = {"capped_dropped": dropped, "target_tokens": float(np.mean(chosen)) if chosen else float("nan"),
+                 "consistent_tokens": float(np.mean(lengths)) if lengths else float("nan")}
+        return FilterResult(targets, res.agreement, stats=stats,
+                            texts=[x[j].strip() if j is not None else None for x, j in zip(texts, picked)])
+
+
+@register
+class LongestConsistent(ShortestConsistent):
+    """The control of System 1.5: the longest majority-consistent sample (`ShortestConsistent`)."""
+
+    name = "self_consistency_longest"
+    longest = True
 
 
 @register

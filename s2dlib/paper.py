@@ -1,4 +1,5 @@
-"""The paper's numbers and the row roles its claims are checked on (`paper_numbers.json`), for every layer to read."""
+"""The paper's numbers, the row roles its claims are checked on and the rows beyond it (`paper_numbers.json`), for every
+layer to read."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,12 @@ def paper_numbers() -> dict:
 def roles(table: str) -> dict[str, str]:
     """Row labels of a table's System 1, System 2 and distilled rows."""
     return paper_numbers()["row_roles"][table]
+
+
+def beyond_paper(table: str) -> dict[str, str]:
+    """Row labels of `table`'s notebook that go beyond the paper (System 1.5 and its control on Table 5): no paper
+    number, never a row of the table's verdict."""
+    return paper_numbers().get("beyond_paper", {}).get(table, {})
 
 
 def verdict_metric(table: str) -> str:

@@ -130,13 +130,17 @@ class Experiment:
         return res
 
     # ---- distillation -----------------------------------------------------------------------------------------
-    def distill(self, label: str, targets: FilterResult, only: list[int] | None = None, lora=None) -> Path | None:
+    def distill(self, label: str, targets: FilterResult, only: list[int] | None = None, lora=None,
+                method: str = "system1") -> Path | None:
         """LoRA-train the same model on (System 1 prompt -> kept target); None when the filter kept nothing.
         `only`: train on these training inputs alone (learning curve, validation); `lora`: a recipe other than the
-        chosen one."""
+        chosen one. A target is the task's answer line, or the filter's whole text where it picked one (`texts`:
+        System 1.5's CoT); `method`: the one-step method whose prompt the pairs (and the evaluation) use, e.g. cot."""
         keep = set(range(len(self.train)) if only is None else only)
-        pairs = [(self.task.direct_prompt(e.question), self.task.format_target(t))
-                 for i, (e, t) in enumerate(zip(self.train, targets.targets)) if t is not None and i in keep]
+        prompt = build_method(method, self.cfg, self.task, self.shots).prompt
+        texts = targets.texts or [None] * len(targets.targets)
+        pairs = [(prompt(self.task, e.question), self.task.format_target(t) if x is None else x)
+                 for i, (e, t, x) in enumerate(zip(self.train, targets.targets, texts)) if t is not None and i in keep]
         slug = label.lower().replace(" ", "_").replace("(", "").replace(")", "").replace("-", "")
         if not pairs:
             self.trainings.append({"system": label, "n_pairs": 0, "status": "not trained: the filter kept no example"})

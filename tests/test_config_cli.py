@@ -35,7 +35,7 @@ from s2dlib.report import paper_numbers
     ({"lr": "1e-3"}, r"lr='1e-3': allowed values are numbers"),  # what YAML makes of 1e-3
     ({"n_train": True}, r"n_train=True: allowed values are integers"),
     ({"greedy_rephrase": "yes please"}, r"greedy_rephrase='yes please': allowed values are true or false"),
-    ({"filter": "swap_consistency"}, r"filter='swap_consistency': allowed values are none, self_consistency, usc for task 'last_letter'"),
+    ({"filter": "swap_consistency"}, r"filter='swap_consistency': allowed values are none, self_consistency, self_consistency_longest, self_consistency_shortest, usc for task 'last_letter'"),
     ({"n_val": 20, "n_train": 10}, r"n_val=20: allowed values are integers 0 to n_train - 1"),
     ({"lr_grid": [1e-3, 2e-4]}, r"n_val=0: allowed values are integers >= 1 when lr_grid"),
     ({"learning_curve": [0, 10]}, r"learning_curve=\[0, 10\]"),

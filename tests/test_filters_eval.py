@@ -131,3 +131,34 @@ def test_bootstrap_ci_brackets_mean_and_is_seeded():
 def test_accuracy_row():
     row = accuracy_row([True, False, False, True], [10, 20, 30, 40], no_answer=1)
     assert row["accuracy"] == 50.0 and row["tokens"] == 25.0 and row["n"] == 4 and row["no_answer"] == 1
+
+
+def test_shortest_and_longest_consistent_cot_keep_whole_texts_of_the_majority():
+    """System 1.5 targets: the vote of self-consistency, then the shortest (control: longest) sample that gave the
+    majority answer, as its whole text; no-answer, minority and cut-off samples are no candidates."""
+    from s2dlib.methods import MethodOutput
+    from s2dlib.tasks import Example, get_task
+
+    task = get_task("gsm8k")
+    answers = [["18", "18.00", "20", None, "$18"],  # majority 18 (3/5); the no-answer and minority samples are shorter
+               ["5", "6", "7", "8", "9"],  # no majority: dropped by the vote, stays dropped
+               ["4", "4", "4", "4", "3"],  # 10 tokens twice: the first sampled; the 40-token sample was cut off
+               ["2", "2", "2", "1", "1"],  # a majority, but every sample of it was cut off: dropped
+               [None] * 5]  # no answer at all: dropped
+    tokens = [[30, 12, 5, 3, 50], [1, 2, 3, 4, 5], [20, 10, 10, 40, 2], [5, 6, 7, 8, 9], [1] * 5]
+    capped = [[False] * 5, [False] * 5, [False, False, False, True, False], [True, True, True, False, False], [False] * 5]
+    texts = [[f" chain {i}-{j}\n" for j in range(5)] for i in range(5)]
+    out = MethodOutput(texts, answers, tokens, [[0.0] * 5] * 5, capped)
+    train = [Example(str(i), f"q{i}", "18" if i == 0 else "4") for i in range(5)]
+    short = get_filter("self_consistency_shortest", normalize=task.normalize).apply(out, train)
+    long = get_filter("self_consistency_longest", normalize=task.normalize).apply(out, train)
+    vote = get_filter("self_consistency", normalize=task.normalize)(answers)
+    for res in (short, long):
+        assert res.targets == ["18", None, "4", None, None] and res.agreement == vote.agreement
+        assert res.stats["capped_dropped"] == 1 and res.stats["consistent_tokens"] == (30 + 12 + 50 + 20 + 10 + 10) / 6
+    assert short.texts == ["chain 0-1", None, "chain 2-1", None, None] and short.stats["target_tokens"] == 11
+    assert long.texts == ["chain 0-4", None, "chain 2-0", None, None] and long.stats["target_tokens"] == 35
+    st = filter_stats(task, train, out, short)
+    assert (st["kept"], st["kept_target_acc"], st["target_tokens"]) == (2, 100.0, 11)
+    uncut = get_filter("self_consistency_shortest").apply(MethodOutput(texts, answers, tokens, [[0.0] * 5] * 5), train)
+    assert uncut.texts[3] == "chain 3-0" and uncut.stats["capped_dropped"] == 0  # no cap flags: every sample counts

@@ -168,3 +168,32 @@ def test_pool_shots_and_test_are_disjoint(tmp_path):
     assert (exp.data_path / "shots.jsonl").exists() and exp.data_path.name == "seed3-train5-test6"
     demos = build_method("cot_fewshot", cfg, exp.task, exp.shots).demos
     assert demos == [(e.question, exp.task.worked_solution(e)) for e in exp.shots]
+
+
+def test_system15_trains_the_cot_prompt_on_whole_chains(tmp_path, monkeypatch):
+    """A filter's whole texts (System 1.5) are trained on verbatim after the CoT prompt; answer targets keep the System 1
+    prompt and the task's answer line."""
+    from s2dlib import pipeline
+    from s2dlib.filters import FilterResult
+    from s2dlib.methods.cot import cot_prompt
+
+    cfg = ExperimentConfig(task="gsm8k", model="tiny-random", run_dir=str(tmp_path / "runs"),
+                           data_dir=str(tmp_path / "data"))
+    exp = Experiment(cfg, "unit")
+    exp.train = get_task("gsm8k").load(FIXTURE)[:3]
+    trained = {}
+
+    def train(model, pairs, out, lora, processes):
+        trained[out.name] = pairs
+        return {"n_pairs": len(pairs), "steps": 1, "train_seconds": 0.0, "losses": [1.0]}
+
+    monkeypatch.setattr(pipeline, "train_lora_isolated", train)
+    chains = FilterResult(["10", None, "1250"], [1.0, 0.2, 0.8],
+                          texts=["5 * 2 = 10.\nThe answer is 10.", None, "The answer is 1250."])
+    exp.distill("Distill shortest CoT (System 1.5)", chains, method="cot")
+    exp.distill("Distill CoT", FilterResult(chains.targets, chains.agreement))
+    q = [e.question for e in exp.train]
+    assert trained["distill_shortest_cot_system_1.5"] == [(cot_prompt(exp.task, q[0]), chains.texts[0]),
+                                                          (cot_prompt(exp.task, q[2]), chains.texts[2])]
+    assert trained["distill_cot"] == [(exp.task.direct_prompt(q[0]), "The answer is 10."),
+                                      (exp.task.direct_prompt(q[2]), "The answer is 1250.")]

@@ -22,7 +22,8 @@ RAR_FULL = {**RAR, "trials": 2, "router_rows": 1,
             # learning curve: 2 pairs, then all kept pairs of the filter row that made the targets
             "curve": {"Distill 2-step RaR": ("2-step RaR", "self_consistency"), "Distill gold labels (oracle)":
                       ("gold labels (oracle)", "none (labels)")}}
-COT_SYSTEMS = ["System 1", "CoT (zero-shot)", "CoT (few-shot)", "Distill CoT", "Distill gold labels (oracle)"]
+COT_SYSTEMS = ["System 1", "CoT (zero-shot)", "CoT (few-shot)", "Distill CoT", "Distill gold labels (oracle)",
+               "Distill shortest CoT (System 1.5)", "Distill longest CoT (control)"]  # the last two: beyond the paper
 # What each notebook records under the smoke profile; every experiment notebook must be listed here.
 EXPECTED = {
     "rar_last_letter": {**RAR_FULL, "task": "last_letter"},
@@ -32,8 +33,9 @@ EXPECTED = {
     "s2a_sycophancy": {"task": "sycophancy_qa", "table": "table2", "n_train": 4, "n_test": 8, "filters": 3,
                        "data": "seed0-train4-test8", "metrics": ["accuracy_biased", "accuracy_unbiased"],
                        "systems": ["System 1", "S2A", "Distill S2A", "Distill S2A (no USC)", "Distill gold labels (oracle)"]},
-    "cot_gsm8k": {"task": "gsm8k", "table": "table5", "n_train": 4, "n_test": 4, "filters": 2, "data": "seed0-train4-test4",
-                  "metrics": ["accuracy"], "systems": [s if k == 1 else f"{s} maj@{k}" for s in COT_SYSTEMS for k in (1, 2, 3)]},
+    "cot_gsm8k": {"task": "gsm8k", "table": "table5", "n_train": 4, "n_test": 4, "filters": 4, "data": "seed0-train4-test4",
+                  "metrics": ["accuracy"], "systems": [s if k == 1 else f"{s} maj@{k}" for s in COT_SYSTEMS for k in (1, 2, 3)],
+                  "stages": {"system 1.5"}},
     # 3 pairs x 2 orders in each split; the smoke model's judges say "tie", which survives the swap: every pair is
     # kept and both distilled judges are trained (on the same pairs, so one adapter); the smoke model answers every
     # question wrong, so each pair sets the reference answer against it and the gold-verdict ceiling trains on all 6
@@ -217,6 +219,26 @@ def test_cot_majk_counts_all_samples(smoke_run):
         assert [rows[s]["k"] for s in (system, f"{system} maj@3")] == [1, 3]
     assert m["trainings"][0]["status"] == "trained" and m["provenance"]["n_shots"] == 1
     assert m["system2"] == "cot" and (tmp / "data" / "gsm8k" / "seed0-train4-test4" / "shots.jsonl").exists()
+
+
+def test_cot_system15_distils_consistent_chains_and_is_compared(smoke_run):
+    """System 1.5 (beyond the paper): the shortest / longest majority-consistent CoT of the problems self-consistency
+    kept, their target lengths recorded; the models trained on CoT prompt -> chain and compared, paired, with System 1
+    and CoT; Table 5's verdict still reads Distill CoT."""
+    _, tmp = smoke_run
+    m = json.loads((tmp / "reports" / "cot_gsm8k.metrics.json").read_text())
+    filters = {f["filter"]: f for f in m["filters"]}
+    short, long = filters["self_consistency_shortest"], filters["self_consistency_longest"]
+    for f in (short, long):
+        assert f["kept"] + f["capped_dropped"] == filters["self_consistency"]["kept"] and f["kept"] > 0
+        assert f["target_tokens"] > 0 and f["tokens_per_sample"] == filters["self_consistency"]["tokens_per_sample"]
+    assert short["target_tokens"] <= short["consistent_tokens"] <= long["target_tokens"]
+    rows = {r["system"]: r for r in m["rows"]}
+    for label in report.beyond_paper("table5").values():
+        assert rows[label]["vs_system1"]["system"] == "System 1" and rows[label]["vs_system2"]["system"] == "CoT (zero-shot)"
+    pairs = tmp / "runs" / "smoke" / "cot_gsm8k" / "adapters" / "distill_shortest_cot_system_1.5.pairs.jsonl"
+    assert all("Let's think step by step." in json.loads(line)["prompt"] for line in pairs.read_text().splitlines())
+    assert "Distill shortest CoT" not in report.verdict(m["rows"], "table5")
 
 
 def test_rerun_generates_nothing(smoke_run):

@@ -211,7 +211,8 @@ def _legible(ax):
 
 
 def test_roles_and_panel_titles_read_as_the_paper_does():
-    from s2dlib.report.figures import ROLES, ROUTER_KIND, panel_title, role_of
+    from s2dlib.paper import beyond_paper
+    from s2dlib.report.roles import BEYOND_KIND, ROLES, ROUTER_KIND, panel_title, role_of
 
     s2 = "System 2 method or variant"
     systems = ("System 1", "1-step RaR", "2-step RaR", "Distill System 1", "Distill 2-step RaR",
@@ -222,6 +223,7 @@ def test_roles_and_panel_titles_read_as_the_paper_does():
     assert role_of("CoT (few-shot) maj@5", "table5") == role_of("CoT (zero-shot)", "table5") == s2
     assert role_of("Distill S2A (no USC)", "table2").startswith("ablation") and set(ROLES) >= {ROUTER_KIND}
     assert panel_title("table1", "last_letter") == "Table 1 · last-letter"
+    assert {role_of(s, "table5") for s in beyond_paper("table5").values()} == {BEYOND_KIND}  # System 1.5 and control
     assert panel_title("table4", "pairwise_judge") == "Table 4 · BSM judge"
 
 
@@ -230,14 +232,14 @@ def test_accuracy_figure_hides_no_point_and_draws_the_papers_numbers():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from s2dlib.report.figures import ROLES, ROUTER_KIND
+    from s2dlib.report.roles import BEYOND_KIND, ROLES, ROUTER_KIND
 
     ax = report.plot_accuracy_vs_tokens(RAR_ROWS, "table1", "last_letter")
     assert len(_legible(ax)) == len(RAR_ROWS) and ax.get_title() == "Table 1 · last-letter"
     legend = ax.get_legend()
     assert not legend.get_window_extent().overlaps(ax.get_window_extent())  # outside the data area
     names = {t.get_text() for t in legend.get_texts()}
-    assert set(ROLES) <= names and "ablation / oracle" not in names
+    assert set(ROLES) - {BEYOND_KIND} <= names and "ablation / oracle" not in names
     levels = {line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"}
     assert levels == {30.0, 98.0}  # the paper's System 1 and Distill 2-step RaR (no token counts: dotted levels)
     texts = {t.get_text() for t in ax.texts}
@@ -275,3 +277,79 @@ def test_summary_figure_has_a_readable_panel_per_task_and_the_papers_points(tmp_
     assert sum(len(c.get_offsets()) for c in hollow) == 2  # the paper's CoT (zero-shot) and Distill CoT: tokens known
     assert any(ax.get_legend() for ax in fig.axes if not ax.get_title())  # the legend in the grid's spare cell
     plt.close("all")
+
+
+def _last_letter_run(folder, name, model, rows, task="last_letter"):
+    """A recorded Table 1 last-letter run of `model`, as the notebook (or `s2d run --name`) writes it."""
+    import json
+
+    (folder / f"{name}.metrics.json").write_text(json.dumps({
+        "experiment": name, "paper_table": "table1", "task": task, "rows": rows,
+        "provenance": {"model": model, "profile": "power", "n_test": 200}}))
+
+
+def test_model_size_figure_reads_every_last_letter_run_and_the_papers_70b_point(tmp_path):
+    """Issue 41: the notebook's run (1.5B) and a `--name`d run (0.5B) in one reports folder give a line per system over
+    two sizes in its role's colour, the paper's 70B points hollow; one size draws nothing."""
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_hex
+
+    from s2dlib.models import PACKAGED
+    from s2dlib.report.roles import ROLES, role_of
+
+    assert set(PACKAGED) <= set(report.MODEL_SIZES) and report.MODEL_SIZES[report.paper_numbers()["model"]] == 70
+    assert report.model_size("Qwen/Qwen2.5-7B-Instruct") == 7 and report.model_size("tiny-random") is None
+    (tmp_path / "runs.json").write_text(json.dumps({"profile": "power", "results": []}))
+    _last_letter_run(tmp_path, "rar_last_letter", "qwen2.5-coder-1.5b-instruct", RAR_ROWS)
+    assert report.plot_model_sizes(tmp_path) is None and not plt.get_fignums()  # one size: no figure at all
+    small = [row("System 1", 0.5, 0.0, 1.5, 6), row("2-step RaR", 2.0, 0.5, 4.0, 140),
+             row("Distill 2-step RaR", 1.0, 0.0, 2.5, 6), row(report.GOLD, 30.0, 23.5, 36.5, 6)]
+    _last_letter_run(tmp_path, "rar_last_letter_0.5b", "qwen2.5-coder-0.5b-instruct", small)
+    _last_letter_run(tmp_path, "word_problems", "qwen2.5-coder-0.5b-instruct", small, task="qa")  # not last-letter
+    runs = report.size_runs(tmp_path)
+    assert sorted(set(runs["run"])) == ["rar_last_letter", "rar_last_letter_0.5b"] and len(runs) == 8
+    ax = report.plot_model_sizes(tmp_path)
+    lines = [ln for ln in ax.lines if ln.get_linestyle() == "-"]  # ours: one line per system across the two sizes
+    systems = ["System 1", "2-step RaR", "Distill 2-step RaR", report.GOLD]
+    assert [list(ln.get_xdata()) for ln in lines] == [[0.5, 1.5]] * 4
+    assert [to_hex(ln.get_color()) for ln in lines] == [ROLES[role_of(s, "table1")][0].lower() for s in systems]
+    assert [list(ln.get_ydata()) for ln in lines][2] == [1.0, 60.5]  # Distill 2-step RaR at 0.5B and at 1.5B
+    hollow = [c for c in ax.collections if isinstance(c, PathCollection) and not c.get_facecolors()[:, 3].any()]
+    paper = {(tuple(c.get_offsets()[0]), to_hex(c.get_edgecolors()[0])) for c in hollow}
+    assert paper == {((70.0, 30.0), ROLES["System 1"][0].lower()), ((70.0, 98.0), ROLES["distilled"][0].lower())}
+    assert [float(t) for t in ax.get_xticks()] == [0.5, 1.5, 70.0] and ax.get_xscale() == "log"
+    assert "70B\npaper" in [t.get_text() for t in ax.get_xticklabels()]
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"System 1", "2-step RaR (System 2)", "Distill 2-step RaR (distilled)",
+            "paper (Llama-2-70B-chat): hollow"} <= legend
+    assert report.size_command(tmp_path) == ("s2d run --profile power --only rar_last_letter --name rar_last_letter_0.5b"
+                                             " --set model=qwen2.5-coder-0.5b-instruct")
+    plt.close("all")
+    index = report.write_index(tmp_path).read_text()  # the named run: its paper task's headline cells and verdict
+    assert "<td>rar_last_letter_0.5b</td><td>your experiment</td><td>last_letter</td><td>System 1: <b>0.5%</b>" in index
+    assert "<td>word_problems</td><td>your experiment</td><td>qa</td><td></td><td></td><td></td>" in index
+
+
+def test_system15_rows_stay_out_of_the_table5_verdict_and_have_their_own_table():
+    """System 1.5 and its control go beyond the paper: Table 5's verdict reads Distill CoT alone; `systems_table` lists
+    the chosen systems in order, each with its maj@k rows; `target_lengths` says how short the picked chains are."""
+    s15, control = report.beyond_paper("table5")["system15"], report.beyond_paper("table5")["system15_control"]
+    extra = {"no_answer": 0, "wall_s_per_input": 1.0}
+    s1, cot = {**row("System 1", 6.0, 3.0, 9.0, 20), **extra}, {**row("CoT (zero-shot)", 57.0, 50.0, 64.0, 280), **extra}
+    d = {**row("Distill CoT", 6.0, 3.0, 9.0, 20), **extra}
+    short = {**row(s15, 55.0, 48.0, 62.0, 150), **extra, "k": 1, "base_system": s15}
+    maj = {**row(f"{s15} maj@5", 60.0, 53.0, 67.0, 750), **extra, "k": 5, "base_system": s15}
+    base = report.verdict([s1, cot, d], "table5")
+    assert report.verdict([s1, cot, d, short, maj], "table5") == base and s15 not in base
+    table = report.systems_table([cot, maj, short, d, s1], ["System 1", "Distill CoT", s15, control, "CoT (zero-shot)"])
+    assert list(table["System"]) == ["System 1", "Distill CoT", s15, f"{s15} maj@5", "CoT (zero-shot)"]
+    lengths = report.target_lengths([{"targets": "CoT", "filter": "self_consistency", "kept": 3},
+                                     {"targets": "CoT, shortest", "filter": "self_consistency_shortest", "kept": 3,
+                                      "capped_dropped": 1, "target_tokens": 140.0, "consistent_tokens": 180.0,
+                                      "tokens_per_sample": 200.0}])
+    assert list(lengths["Targets"]) == ["CoT, shortest"] and lengths["Targets shorter than a sample %"][0] == 30.0

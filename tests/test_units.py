@@ -35,7 +35,7 @@ def test_every_filter_is_built_from_the_config(name):
     engine = object()
     f = build_filter(name, cfg, task, engine=lambda: engine)
     assert f.name == name and f.normalize == task.normalize
-    if name == "self_consistency":
+    if name.startswith("self_consistency"):  # System 1.5's shortest/longest consistent CoT vote the same way
         assert (f.min_agreement, f.margin) == (0.7, 2)
     if name == "usc":
         assert f.engine is engine

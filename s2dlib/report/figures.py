@@ -7,52 +7,17 @@ deterministic, a grey leader line where it had to climb), and the paper's number
 paper gives tokens) or as a dotted level (where it gives none). Legends sit outside the data area."""
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
 from ..evaluate import metric_suffix
-from ..paper import GOLD, paper_numbers
+from ..paper import paper_numbers
 from .cells import _words
 from .pages import _metrics
+from .roles import CEILING, DISTILLED, ROLES, ROUTER_KIND, S2, panel_title, role_of
+from .sizes import SIZE_TABLE, size_paper, size_runs, size_systems
 
-ROUTER_KIND = "router (beyond the paper)"
-ROLES = {  # role -> (colour, marker), in legend order; Okabe-Ito colours, distinct for colour-blind readers
-    "System 1": ("#0072B2", "o"),
-    "System 2 method or variant": ("#E69F00", "s"),
-    "distilled": ("#009E73", "D"),
-    "gold-label ceiling (oracle)": ("#CC79A7", "^"),
-    "ablation (no filter / no USC)": ("#7F7F7F", "v"),
-    ROUTER_KIND: ("#D55E00", "P"),
-}
-S1, S2, DISTILLED, CEILING, ABLATION = list(ROLES)[:5]
-TASK_NAMES = {"last_letter": "last-letter", "coin_flip": "coin flip", "sycophancy_qa": "TriviaQA with opinions",
-              "pairwise_judge": "BSM judge", "gsm8k": "GSM8K"}
 LEGEND_TITLE = "colour and shape: the row's role\n(rows on one spot are set side by side)"
 _COLS = ["label", "line", "role", "x", "y", "lo", "hi"]
-
-
-def role_of(system: str, table: str = "") -> str:
-    """A row's role: its `row_roles` entry in `table` (paper_numbers.json) where it has one, else read from its name
-    (Router..., the gold-label ceiling, an ablation '(no filter)' / '(no USC)', 'Distill ...'); any other row is a
-    System 2 method or a variant of one (1-step RaR, few-shot CoT). ' maj@k' suffixes are ignored."""
-    base = re.sub(r" maj@\d+$", "", system)
-    named = {v: k for k, v in paper_numbers()["row_roles"].get(table, {}).items()}.get(base)
-    if base.startswith("Router"):
-        return ROUTER_KIND
-    if base == GOLD or "(oracle)" in base:
-        return CEILING
-    if "(no " in base:
-        return ABLATION
-    if named == "system1" or base == "System 1":
-        return S1
-    return DISTILLED if named == "distilled" or base.startswith("Distill") else S2
-
-
-def panel_title(table: str, task: str) -> str:
-    """'Table 1 · last-letter' for table1 / last_letter."""
-    name = TASK_NAMES.get(task, task.replace("_", " "))
-    return f"Table {table.removeprefix('table')} · {name}" if table else name
 
 
 def _ylabel(metric: str) -> str:
@@ -310,6 +275,51 @@ def plot_learning_curve(curve: list[dict], ax=None):
     ax.set_ylabel("accuracy % (test), 95% CI")
     ax.set_ylim(-3, 103)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return ax
+
+
+def plot_model_sizes(exps_or_reports, ax=None):
+    """Table 1 last-letter accuracy (95% CI bars) against model size (billions of parameters, log x) for System 1,
+    2-step RaR, Distill 2-step RaR and the gold-label ceiling, one line per system across our runs (a reports folder:
+    the notebook's run and the `--name`d ones, one per model; `sizes.size_runs`), in its role's colour; the paper's
+    Llama-2-70B-chat points hollow where it gives them. None (nothing drawn) with fewer than two of our sizes."""
+    runs, paper = size_runs(exps_or_reports), size_paper()
+    if runs["size"].nunique() < 2:
+        return None
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import offset_copy
+
+    ax = plt.subplots(figsize=(8.5, 4.4), layout="constrained")[1] if ax is None else ax
+    systems, handles = size_systems(), []
+    for k, system in enumerate(systems):  # a system's points set a little apart, so that no bar hides another
+        role = role_of(system, SIZE_TABLE)
+        (c, m), g, p = ROLES[role], runs[runs["system"] == system], paper[paper["system"] == system]
+        shift = offset_copy(ax.transData, fig=ax.figure, x=8 * (k - (len(systems) - 1) / 2), units="points")
+        ax.errorbar(g["size"], g["y"], yerr=[g["y"] - g["lo"], g["hi"] - g["y"]], color=c, marker=m, markersize=7,
+                    mec="white", mew=0.6, lw=1.3, capsize=3, transform=shift)
+        if len(p):
+            ax.scatter(p["size"], p["y"], s=60, marker=m, facecolor="none", edgecolor=c, lw=1.4, zorder=3,
+                       transform=shift)
+        if len(g) or len(p):
+            word = {S2: " (System 2)", DISTILLED: " (distilled)", CEILING: ": the gold-label ceiling"}.get(role, "")
+            handles.append(Line2D([], [], color=c, marker=m, lw=1.3, label=system + word))
+    handles.append(Line2D([], [], ls="", marker="o", color="0.3", markersize=6, label="ours: filled, 95% CI bar"))
+    handles += [Line2D([], [], ls="", marker="o", mfc="none", mec="0.2", markersize=7,
+                       label=f"paper ({paper_numbers()['model']}): hollow")] if len(paper) else []
+    first = runs.drop_duplicates("size")
+    ticks = {s: f"{s:g}B\nn={n}" for s, n in zip(first["size"], first["n"])}
+    ticks |= {s: f"{s:g}B\npaper" for s in paper["size"]}
+    ax.set_xscale("log")
+    ax.set_xticks(list(ticks), labels=list(ticks.values()))
+    ax.minorticks_off()
+    ax.set(xlim=(min(ticks) / 1.6, max(ticks) * 1.6), ylim=(-3, 103))
+    ax.grid(alpha=0.25, lw=0.6)
+    ax.set_xlabel("model size, billions of parameters (log); n: test inputs")
+    ax.set_ylabel("accuracy % (test), 95% CI")
+    ax.set_title(f"{panel_title(SIZE_TABLE, 'last_letter')} across model sizes")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=LEGEND_TITLE,
+              title_fontsize=8, borderaxespad=0)
     return ax
 
 

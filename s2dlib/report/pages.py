@@ -194,6 +194,17 @@ def headline_cells(e) -> str:
     return "".join(cells)
 
 
+def _as_paper_run(record: dict):
+    """A recorded run outside the notebooks' own names as an `experiments` row (paper_table, task, metrics) when its
+    paper table maps its task (a run saved with `s2d run --name`), else None (your own task or method)."""
+    from types import SimpleNamespace
+
+    table, task = record.get("paper_table"), record.get("task")
+    if task not in paper_numbers()["notebooks"].get(table, {}) or not record.get("rows"):
+        return None
+    return SimpleNamespace(paper_table=table, task=task, metrics=record)
+
+
 def _duration(seconds: float) -> str:
     """12308 -> '3 h 25 min', 754 -> '12.6 min', 38 -> '38 s'."""
     if seconds >= 3600:
@@ -227,9 +238,11 @@ def write_index(reports: str | Path) -> Path:
     rows = [row(e.notebook, e.paper_table, e.task, headline_cells(e), e.status, e.error, e.wall_s,
                 _metrics(e).get("provenance", {}), verdict(_metrics(e)["rows"], e.paper_table) if e.status == "ok" else "")
             for _, e in exps.iterrows()]
-    rows += [row(name, "your experiment", rec.get("task", ""), "<td></td>" * 3, "ok", None,  # no paper roles: no
-                 rec.get("provenance", {}).get("wall_s"), rec.get("provenance", {}))  # headline cells to pick
-             for name, rec in other_experiments(reports).items()]
+    for name, rec in other_experiments(reports).items():  # a named run of a paper task (`s2d run --name`, e.g. the
+        e = _as_paper_run(rec)  # 0.5B model's last-letter) shows its headline cells and verdict; others have no roles
+        rows.append(row(name, "your experiment", rec.get("task", ""), headline_cells(e) if e else "<td></td>" * 3, "ok",
+                        None, rec.get("provenance", {}).get("wall_s"), rec.get("provenance", {}),
+                        verdict(rec["rows"], e.paper_table) if e else ""))
     s_status = summary.get("status", "ok" if (reports / "summary.html").exists() else "not run")
     s_link = '<a href="summary.html">summary</a>' if (reports / "summary.html").exists() else "summary"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s2d reports</title><style>

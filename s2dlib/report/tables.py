@@ -58,6 +58,26 @@ def results_table(rows: list[dict], table: str = "", task: str = "", metrics: li
     return out
 
 
+def systems_table(rows: list[dict], systems: list[str], task: str = "") -> pd.DataFrame:
+    """`results_table` of `systems` alone, in that order, each with its maj@k rows (no paper columns): e.g. System 1.5
+    between System 1, Distill CoT and CoT."""
+    base = lambda r: r.get("base_system") or r["system"]  # noqa: E731  (a maj@k row's system)
+    picked = sorted((r for r in rows if base(r) in systems), key=lambda r: (systems.index(base(r)), r.get("k") or 1))
+    return results_table(picked, task=task)
+
+
+def target_lengths(filters: list[dict]) -> pd.DataFrame:
+    """Per filter that picks whole samples (System 1.5 and its control): problems kept (and dropped for want of an
+    uncut sample) and the generated tokens of its targets, of all majority-consistent samples and of the average CoT
+    sample, with how much shorter the targets are than that average (negative: longer)."""
+    names = {"targets": "Targets", "filter": "Filter", "kept": "Problems kept",
+             "capped_dropped": "Dropped: all cut off", "target_tokens": "Target tokens",
+             "consistent_tokens": "Consistent-sample tokens", "tokens_per_sample": "Tokens per CoT sample"}
+    picked = pd.DataFrame([f for f in filters if "target_tokens" in f], columns=list(names))
+    shorter = (100 * (1 - picked["target_tokens"] / picked["tokens_per_sample"])).round(1)
+    return picked.rename(columns=names).assign(**{"Targets shorter than a sample %": shorter})
+
+
 def metric_breakdown(rows: list[dict], metrics: list[str]) -> pd.DataFrame:
     """One cell per system and metric, 'accuracy [CI]' (e.g. accuracy per kind of user opinion)."""
     def cell(r: dict, m: str) -> str:
