@@ -8,9 +8,10 @@ __all__ = ["Completion", "Engine", "EngineSlot", "Messages", "Sampling", "make_e
 
 def resolve_engine(name: str) -> str:
     """'auto' -> the fastest installed backend for this hardware, end to end, as measured (benchmarks/engines.py,
-    benchmarks/adapter_serving.py): vLLM on a GPU; CTranslate2 int8 on a CPU, with or without bf16 units (vLLM's CPU
-    build generates System 2 ~2x faster on a CPU with bf16 units and serves merged adapters at about the same cost, a
-    ~15% saving on a whole notebook where LoRA training dominates, but the set-up command does not install it);
+    benchmarks/adapter_serving.py; dated figures and CPUs in docs/engines.md): vLLM on a GPU; CTranslate2 int8 on a
+    CPU, with or without bf16 units (vLLM's CPU build generates System 2 ~2x faster on a CPU with bf16 units and serves
+    merged adapters at about the same cost, ~20 of a power RaR notebook's ~150 minutes, but the set-up command does not
+    install it);
     transformers when neither is installed. Other names pass through."""
     if name != "auto":
         return name

@@ -32,7 +32,8 @@ _LLM: dict[tuple, object] = {}  # one model in memory; a different model/dtype r
 
 
 def _cpu_defaults(path: str, tensor_parallel_size: int) -> dict:
-    """LLM arguments (and OpenMP binding) for vLLM's CPU build, measured on a 2-core machine with the 1.5B in fp32.
+    """LLM arguments (and OpenMP binding) for vLLM's CPU build, chosen by measurement on a 2-core CPU with the 1.5B in fp32
+    (dated figures and CPUs: docs/engines.md, docs/scale.md).
 
     vLLM reserves one core per worker for its front end; on a small machine that halves the compute while the front end
     idles during offline generation, so when the user has not set the binding, one worker binds every core. torch.compile
