@@ -30,7 +30,7 @@ TOKENS_PER_MICRO_BATCH = 1024
 CHECKPOINT_EVERY_S = 300.0
 SHARDING = ("none", "fsdp")
 QUANTIZE = ("none", "4bit")
-SCALE_FIELDS = {"sharding": "none", "gradient_checkpointing": False, "quantize": "none"}  # their defaults
+SCALE_FIELDS = ("sharding", "gradient_checkpointing", "quantize")  # added after adapters were trained
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,9 @@ def run_key(model_name: str, pairs: list[tuple[str, str]], cfg: LoraSFTConfig) -
     from .models import resolve_model
 
     fingerprint = f"{resolve_model(model_name)[1]}:float32"
-    recipe = {k: v for k, v in asdict(cfg).items() if k not in SCALE_FIELDS or v != SCALE_FIELDS[k]}  # keys of
-    # adapters trained before these fields existed stay valid
+    defaults = asdict(LoraSFTConfig())
+    recipe = {k: v for k, v in asdict(cfg).items() if k not in SCALE_FIELDS or v != defaults[k]}  # keys of adapters
+    # trained before these fields existed stay valid
     blob = json.dumps({"model": fingerprint, "pairs": pairs, "cfg": recipe}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
