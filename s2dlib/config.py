@@ -146,6 +146,8 @@ class ExperimentConfig:
     lr: float = field(default=2e-4, metadata={
         "help": "learning rate: the rate power runs chose on their validation splits (last-letter, 2026-12-03)",
         "gt": 0, "lt": 1})
+    recipe_source: str = field(default="profile (not tuned)", metadata={
+        "help": "where lr and epochs come from, shown in the report when no grid is searched (e.g. a pilot's file)"})
     train_batch_size: int = field(default=4, metadata={"help": "training pairs per optimizer step", "ge": 1})
     train_processes: int = field(default=1, metadata={
         "help": "training processes (torchrun on one node, e.g. one per GPU): DDP, or FSDP with sharding=fsdp",

@@ -58,7 +58,7 @@ class Experiment:
         self.variants: list[dict] = []  # prompt-variant rows (evaluate_variants)
         self.known: dict[str, list[int]] = {}  # metric subsets decided by a reference system's outcomes (known_subset)
         self.lora = cfg.lora()  # the LoRA recipe of the final adapters (choose_recipe may replace it)
-        self.recipe: dict = {"chosen_by": "profile (not tuned)", **{k: getattr(self.lora, k) for k in ("lr", "epochs")}}
+        self.recipe: dict = {"chosen_by": cfg.recipe_source, **{k: getattr(self.lora, k) for k in ("lr", "epochs")}}
 
     def stage(self, name: str):
         """Time a stage (accumulated over calls) for the report's stage-by-stage wall times."""
