@@ -333,6 +333,7 @@ def test_model_size_figure_reads_every_last_letter_run_and_the_papers_70b_point(
     index = report.write_index(tmp_path).read_text()  # the named run: its paper task's headline cells and verdict
     assert "<td>rar_last_letter_0.5b</td><td>your experiment</td><td>last_letter</td><td>System 1: <b>0.5%</b>" in index
     assert "<td>word_problems</td><td>your experiment</td><td>qa</td><td></td><td></td><td></td>" in index
+    assert "not run</td><td></td><td></td><td></td></tr>" in index  # no run, so no model or engine to name
 
 
 def test_system15_rows_stay_out_of_the_table5_verdict_and_have_their_own_table():

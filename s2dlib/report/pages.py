@@ -228,12 +228,12 @@ def write_index(reports: str | Path) -> Path:
         wall = _duration(wall_s) if isinstance(wall_s, (int, float)) and pd.notna(wall_s) else ""
         n = prov.get("n_test", "")
         inputs = f"{n // 2} pairs ({n} judgments)" if task == "pairwise_judge" and isinstance(n, int) else n
+        # runs before the engine was recorded used hf; a report not run has no run to describe
+        ran = f'{prov.get("model", "")}, engine {prov.get("engine") or "hf"}, test inputs {inputs}' if prov else ""
         return (f'<tr><td>{link}</td><td>{table}</td><td>{html.escape(str(task))}</td>{headline}'
                 f'<td class="verdict">{html.escape(said)}</td>'
                 f'<td class="{status.replace(" ", "-")}">{status}{err}</td><td>{wall}</td>'
-                f'<td>{html.escape(str(prov.get("profile", "")))}</td>'
-                f'<td>{html.escape(str(prov.get("model", "")))}, engine {prov.get("engine") or "hf"}, test inputs '
-                f'{inputs}</td></tr>')  # runs before the engine was recorded used hf
+                f'<td>{html.escape(str(prov.get("profile", "")))}</td><td>{html.escape(ran)}</td></tr>')
 
     rows = [row(e.notebook, e.paper_table, e.task, headline_cells(e), e.status, e.error, e.wall_s,
                 _metrics(e).get("provenance", {}), verdict(_metrics(e)["rows"], e.paper_table) if e.status == "ok" else "")
