@@ -101,6 +101,9 @@ class ExperimentConfig:
     max_new_tokens: int = field(default=160, metadata={"help": "token cap per System 2 step", "ge": 1})
     max_new_tokens_first: int = field(default=0, metadata={
         "help": "step 1 of a two-step method (RaR rephrasing, S2A extraction); 0 = max_new_tokens", "ge": 0})
+    max_new_tokens_eval: int = field(default=0, metadata={
+        "help": "System 2's cap per answering step on held-out inputs (test, dev, validation); 0 = max_new_tokens. "
+                "Training targets keep max_new_tokens, so more room at test time does not regenerate them", "ge": 0})
     respond_style: str = field(default="format", metadata={
         "help": "RaR's answering step: format (the answer-format line only) or reason (asks to reason first, then the "
                 "format line); see s2dlib/methods/rar.py", "choices": RESPOND_STYLES})

@@ -107,7 +107,12 @@ class Experiment:
         return [[c.text for c in row] for row in self.engine().generate([user(p) for p in prompts], s, desc="responses")]
 
     def generate(self, method: str, examples: list[Example], sampling: Sampling, adapter=None) -> MethodOutput:
-        m = build_method(method, self.cfg, self.task, self.shots)
+        """`method`'s answers to `examples`; on inputs other than the training pool System 2 steps may get more room
+        (`max_new_tokens_eval`), while training targets keep `max_new_tokens` (and their cache)."""
+        c = self.cfg
+        if examples is not self.train and c.max_new_tokens_eval:
+            c = replace(c, max_new_tokens=c.max_new_tokens_eval)
+        m = build_method(method, c, self.task, self.shots)
         return m.run(self.engine(adapter), self.task, [e.question for e in examples], sampling)
 
     # ---- filtering --------------------------------------------------------------------------------------------

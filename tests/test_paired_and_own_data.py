@@ -46,6 +46,27 @@ def test_two_step_caps_are_counted_per_step_in_named_units():
     assert method.second_prompt(task, "q", "r").endswith(task.final_format)  # the format line comes last
 
 
+def test_held_out_answers_get_the_eval_cap_and_training_targets_keep_theirs(tmp_path, monkeypatch):
+    from s2dlib.config import ExperimentConfig
+    from s2dlib.engines.base import Sampling
+    from s2dlib.pipeline import Experiment
+
+    exp = Experiment(ExperimentConfig(task="coin_flip", model="tiny-random", n_train=4, n_test=4, max_new_tokens=64,
+                                      max_new_tokens_eval=96, run_dir=str(tmp_path / "r"),
+                                      data_dir=str(tmp_path / "d")), "cap")
+    train, test = exp.load_data()
+    engine = FakeEngine(0, 0)
+    engine.lens = [10, 96, 10, 64]  # test: step 2 reaches the eval cap; training: it reaches the training cap
+    monkeypatch.setattr(exp, "engine", lambda adapter=None: engine)
+    greedy = Sampling(n=1, temperature=0.0, max_new_tokens=8)
+    held_out = exp.generate("rar_2step", test, greedy)
+    targets = exp.generate("rar_2step", train, greedy)
+    assert all(held_out.step_capped["respond"][i][0] for i in range(4))  # 96 tokens: cut at the eval cap of 96
+    assert all(targets.step_capped["respond"][i][0] for i in range(4))  # 64 tokens: cut at the training cap of 64
+    engine.lens = [10, 64]
+    assert not any(r[0] for r in exp.generate("rar_2step", test, greedy).step_capped["respond"])  # 64 < 96
+
+
 def test_coin_flip_reports_each_gold_class_and_the_yes_share():
     task = get_task("coin_flip")
     _, test = task.make_splits(4, 8, 0)
