@@ -7,9 +7,9 @@ inputs of the same profile, seed and sizes; both orders of each pair) for each n
 records per step (branch, solve: a judgment's longest criterion call, merge) the reply lengths and the smallest cap
 that cuts <= 5% of them, the agreement on the pairs whose label is known and the tokens per judgment. The BSM paper
 lets the branch step propose its own criteria; the number kept is chosen here: the most criteria whose tokens per
-judgment stay within --budget (default: no limit), so the choice is one of cost, said in the record. The pilot works
-in the run's own folder (runs/<profile>/bsm_judge/): the run reuses the responses it sampled, and its cost is a session
-of the run.
+judgment stay within --budget (default: no limit) and whose every step fits the generous cap (<= 5% cut), so the choice
+is one of cost, said in the record. The pilot works in the run's own folder (runs/<profile>/bsm_judge/): the run reuses
+the responses it sampled, and its cost is a session of the run.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="power")
     ap.add_argument("--criteria", type=int, nargs="+", default=[3, 5], help="numbers of criteria to try")
-    ap.add_argument("--generous", type=int, nargs=3, default=[256, 384, 256], metavar=("BRANCH", "SOLVE", "MERGE"))
+    ap.add_argument("--generous", type=int, nargs=3, default=[384, 384, 256], metavar=("BRANCH", "SOLVE", "MERGE"))
     ap.add_argument("--budget", type=float, default=float("inf"), help="tokens per judgment the choice may spend")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other parameters (engine, model, n_val...)")
     ap.add_argument("--json", type=Path, required=True)
@@ -65,8 +65,11 @@ def main() -> None:
         rows.append(row)
         print(f"{n} criteria: agreement {row['agreement']:.1f}% on {row['n']} labelled judgments, "
               f"{row['tokens']:.0f} tokens; caps {[s['chosen_cap'] for s in row['steps'].values()]}")
-    fits = [r for r in rows if r["tokens"] <= args.budget] or rows[:1]
-    best = max(fits, key=lambda r: r["n_criteria"])
+    # a setting whose step is cut more than MAX_CUT even at the generous cap cannot be given room: not eligible
+    room = [r for r in rows if all(s["cut_at_chosen_cap_pct"] <= 100 * MAX_CUT for s in r["steps"].values())]
+    if not room:
+        raise SystemExit(f"every setting has a step cut > {MAX_CUT:.0%} at the generous caps {args.generous}: raise them")
+    best = max([r for r in room if r["tokens"] <= args.budget] or room[:1], key=lambda r: r["n_criteria"])
     chosen = {"n_criteria": best["n_criteria"], "max_new_tokens_branch": best["steps"]["branch"]["chosen_cap"],
               "max_new_tokens": best["steps"]["solve"]["chosen_cap"],
               "max_new_tokens_merge": best["steps"]["merge"]["chosen_cap"]}
@@ -75,7 +78,8 @@ def main() -> None:
               "split": "validation training pairs of the run (labels used only for the agreement diagnostic); the test "
                        "set is never read", "rows": rows, "chosen": chosen,
               "chosen_by": {"max_new_tokens_*": f"per step, the smallest cap cutting <= {MAX_CUT:.0%} of its replies",
-                            "n_criteria": f"the most criteria within {args.budget:g} tokens per judgment"},
+                            "n_criteria": f"the most criteria whose every step fits its cap (<= {MAX_CUT:.0%} cut "
+                                          f"at most at the generous caps) within {args.budget:g} tokens per judgment"},
               "started_utc": started.isoformat(timespec="seconds"), "wall_s": round(time.perf_counter() - t0, 1),
               **environment()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
