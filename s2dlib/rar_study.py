@@ -34,6 +34,11 @@ def pilot(exp) -> tuple[str, list[pd.DataFrame]]:
              f"chosen: {p['chosen']}", *(f"  {k}: {why}" for k, why in p["chosen_by"].items()),
              "complete" if p.get("complete") else "INCOMPLETE: the pilot stopped before its last step",
              f"step 1 (rephrasing) lengths: {p.get('step1')}"]
+    c = exp.cfg
+    if c.max_new_tokens_eval:  # set in the profile after a run: say it beside the pilot's choice
+        lines.append(f"this run: System 2 answers held-out inputs (test, dev) with max_new_tokens_eval = "
+                     f"{c.max_new_tokens_eval}; training targets keep max_new_tokens = {c.max_new_tokens} "
+                     "(the profile's comment says why)")
     tables = ([pilot_table(p)] if p.get("rows") else []) + ([pd.DataFrame(p["sampling"])] if p.get("sampling") else [])
     return "\n".join(lines), tables
 
