@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -53,6 +54,9 @@ class LoraSFTConfig:
     quantize: str = "none"  # none or 4bit (QLoRA: NF4 base weights through bitsandbytes; needs a CUDA GPU)
 
     def __post_init__(self):
+        # a profile's `epochs: 2` and the child's parsed 2.0 must give one run_key (else a finished adapter is retrained)
+        for name in ("epochs", "lr", "dropout"):
+            object.__setattr__(self, name, float(getattr(self, name)))  # frozen: set once, here
         for name, value, ok, allowed in [
             ("sharding", self.sharding, self.sharding in SHARDING, ", ".join(SHARDING)),
             ("quantize", self.quantize, self.quantize in QUANTIZE, ", ".join(QUANTIZE)),
@@ -277,7 +281,6 @@ def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: 
     FSDP with `sharding="fsdp"`). Training the 1.5B peaks near 20 GB; in the notebook's own process that heap stays
     allocated and the next model load after it was OOM-killed at 24 GB. A child gives it all back when it exits."""
     import subprocess
-    import sys
 
     out_dir = Path(out_dir)
     if (done := trained_record(out_dir, run_key(model_name, pairs, cfg))) is not None:
@@ -309,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     if int(os.environ.get("RANK", "0")) == 0:
         losses = rec["losses"] or [float("nan")]
         print(f"{out}: {rec['steps']} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}, {rec['train_seconds']:.0f} s "
-              f"(losses per step: {out}/s2d_train.json)")
+              f"(losses per step: {out}/s2d_train.json)", file=sys.stderr)  # a log line: reports keep the table
 
 
 if __name__ == "__main__":

@@ -49,3 +49,10 @@ def test_unknown_units_are_refused_with_the_allowed_names():
         build_method("tot", cfg, cfg.make_task())
     with pytest.raises(ValueError, match=r"filter='vote': allowed values are none, self_consistency"):
         build_filter("vote", cfg, cfg.make_task())
+
+
+def test_run_key_is_the_same_for_a_profiles_int_and_the_childs_parsed_float():
+    from s2dlib.distill import LoraSFTConfig, run_key
+
+    pairs = [("q", "a")]
+    assert run_key("tiny-random", pairs, LoraSFTConfig(epochs=2)) == run_key("tiny-random", pairs, LoraSFTConfig(epochs=2.0))
