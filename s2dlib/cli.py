@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import (FIELDS, ExperimentConfig, allowed_values, load_profile, parse_value, profile_blocks,
                      profile_covers, profile_names)
+from .provenance import THP, transparent_hugepage
 from .report import write_index
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -325,6 +326,15 @@ def cmd_params(profile: str | None) -> int:
     return 0
 
 
+def thp_note(mode: str | None) -> str | None:
+    """A one-line hint when the kernel's transparent-huge-page mode slows CTranslate2 down (docs/engines.md)."""
+    if mode in (None, "always"):
+        return None
+    return (f"s2d: note: transparent huge pages are '{mode}' on this machine; on a CPU, CTranslate2 then spends much "
+            f"of its time in the kernel zeroing fresh 4 kB pages. As root, `echo always > {THP}` made it ~1.4x faster "
+            "(docs/engines.md)")
+
+
 def cmd_run(args) -> int:
     reports = Path(args.reports) if args.reports else default_reports(args.profile)
     try:
@@ -332,6 +342,8 @@ def cmd_run(args) -> int:
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as e:
         print(f"s2d: error: {e}", file=sys.stderr)
         return 2
+    if note := thp_note(transparent_hugepage()):
+        print(note, file=sys.stderr)
     reports.mkdir(parents=True, exist_ok=True)
     jobs.append((SUMMARY, {"reports_dir": str(reports.resolve())}))
     results = []

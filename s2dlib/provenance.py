@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from .jsonio import write_json
 PACKAGES = ("torch", "transformers", "peft", "ctranslate2", "datasets", "accelerate", "papermill", "nbconvert",
             "seaborn", "pandas")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
+THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
@@ -47,6 +49,16 @@ def cpu_info() -> dict:
     return {"model": model, "cores": cores, "flags": {f: f in flags for f in CPU_FLAGS}}
 
 
+def transparent_hugepage(path: Path = THP) -> str | None:
+    """The kernel's transparent-huge-page mode (always / madvise / never; None where the kernel does not say).
+    CTranslate2 on a CPU runs ~1.4x faster with `always` (benchmarks/ct2_pages.py, docs/engines.md), so wall times
+    of runs under different modes are not comparable."""
+    try:
+        return re.search(r"\[(\w+)\]", path.read_text()).group(1)
+    except (OSError, AttributeError):
+        return None
+
+
 def git_commit() -> str | None:
     """HEAD's short hash, with '+dirty' when the code (s2dlib/, notebooks/) differs from it: the figures of such a run
     come from no commit."""
@@ -63,7 +75,7 @@ def git_commit() -> str | None:
 def environment() -> dict:
     """Everything a run's figures depend on besides its parameters: code version, interpreter, platform, CPU, packages."""
     return {"git_commit": git_commit(), "python": platform.python_version(), "platform": platform.platform(),
-            "cpu": cpu_info(), "packages": package_versions()}
+            "cpu": cpu_info(), "transparent_hugepage": transparent_hugepage(), "packages": package_versions()}
 
 
 class RunLog:
@@ -75,6 +87,7 @@ class RunLog:
         self.path, self.cache = folder / "sessions.json", cache
         self.started = datetime.now(timezone.utc)
         self.git = git_commit()  # the code this session imported; a commit made while it runs is not it
+        self.thp = transparent_hugepage()  # sessions of one run may differ in it, and their wall times with it
         self.timings: dict[str, float] = {}
         self._running: dict[str, float] = {}  # stages under way: their start (perf_counter)
         cache.on_put = self.write  # a killed session still counts the chunks it finished
@@ -99,7 +112,7 @@ class RunLog:
                 "wall_s": round((now - self.started).total_seconds(), 1),
                 "stage_s": {k: round(v, 1) for k, v in stages.items()},
                 "completions_generated": self.cache.added, "completions_reused": self.cache.reused,
-                "git_commit": self.git}
+                "git_commit": self.git, "transparent_hugepage": self.thp}
 
     def write(self) -> list[dict]:
         """Every session's entry, this one's updated now."""

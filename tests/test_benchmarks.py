@@ -77,3 +77,24 @@ def test_adapter_serving_answers_every_test_question_in_chunks(tmp_path, tiny_mo
     final = lines[-1]
     assert final["n"] == 5 and "+lora@" in final["fingerprint"] and 0 <= final["accuracy"] <= 100
     assert 1 <= final["tokens_per_input"] <= 4 and "flags" in final["cpu"]
+
+
+def test_ct2_pages_measures_one_batch_per_mode_and_records_the_mode(tmp_path, tiny_model):
+    pytest.importorskip("ctranslate2")
+    from s2dlib.provenance import transparent_hugepage
+
+    out = tmp_path / "pages.json"
+    cmd = [sys.executable, "benchmarks/ct2_pages.py", "--model", str(tiny_model), "--thp", "current", "--rows", "3",
+           "--prompt-tokens", "20", "--new-tokens", "5", "--json", str(out)]
+    done = subprocess.run(cmd, cwd=REPO, env=os.environ, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rec = json.loads(out.read_text())
+    (row,) = rec["results"]
+    assert row["tokens"] == 15 and row["thp"] == transparent_hugepage() and row["wall_s"] > 0  # 3 rows x 5 tokens
+    assert "flags" in rec["cpu"] and f"THP {row['thp']}: " in done.stdout
+
+
+def test_ct2_pages_refuses_a_bad_size_before_any_model_loads(tmp_path):
+    cmd = [sys.executable, "benchmarks/ct2_pages.py", "--rows", "0"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr == "ct2_pages: error: rows=0: allowed values are integers >= 1\n"

@@ -56,3 +56,22 @@ def test_run_key_is_the_same_for_a_profiles_int_and_the_childs_parsed_float():
 
     pairs = [("q", "a")]
     assert run_key("tiny-random", pairs, LoraSFTConfig(epochs=2)) == run_key("tiny-random", pairs, LoraSFTConfig(epochs=2.0))
+
+
+def test_transparent_hugepage_reads_the_bracketed_mode(tmp_path):
+    from s2dlib.provenance import transparent_hugepage
+
+    f = tmp_path / "enabled"
+    f.write_text("always [madvise] never\n")
+    assert transparent_hugepage(f) == "madvise"
+    f.write_text("garbled\n")
+    assert transparent_hugepage(f) is None and transparent_hugepage(tmp_path / "absent") is None
+
+
+def test_s2d_run_notes_a_thp_mode_that_slows_ctranslate2():
+    from s2dlib.cli import thp_note
+
+    assert thp_note("always") is None and thp_note(None) is None
+    note = thp_note("madvise")
+    assert note.startswith("s2d: note: transparent huge pages are 'madvise'") and "\n" not in note
+    assert "echo always > /sys/kernel/mm/transparent_hugepage/enabled" in note
