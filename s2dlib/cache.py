@@ -3,13 +3,18 @@
 One JSONL file per experiment. Each line is one completion with its key and a checksum of the line's payload,
 written and flushed as a batch finishes; a truncated, garbled or foreign line is skipped with a warning naming
 the file and line, and is never counted as finished work.
+
+An experiment may also have an archive: a committed folder of gzipped chunks in the same format (`s2d archive`),
+read before the run's own file. A run that outlasts one machine resumes on the next from what was archived.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
@@ -26,43 +31,73 @@ def completion_key(fingerprint: str, messages: Messages, sampling: Sampling, ind
     return _digest({"model": fingerprint, "messages": messages, "sampling": sampling.key_fields(), "index": index})
 
 
+def _line(key: str, c: Completion) -> str:
+    payload = {"key": key, "text": c.text, "n_tokens": c.n_tokens}
+    return json.dumps({**payload, "check": _digest(payload), "seconds": c.seconds}, ensure_ascii=False) + "\n"
+
+
 class CompletionCache:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, archive: str | Path | None = None):
         self.path = Path(path)
+        self.archive = Path(archive) if archive else None  # folder of *.jsonl.gz chunks (`export`), read-only here
         self.records: dict[str, Completion] = {}
+        self.archived: set[str] = set()  # keys the archive holds
         self.skipped = 0  # unreadable lines seen on load
         self.added = 0  # completions generated and stored by this process
         self.reused = 0  # completions served from what was already stored
         self.on_put = None  # called after each stored chunk (the run's session log follows the work as it lands)
+        for chunk in self.chunks():
+            self.archived |= self._load(chunk)
         if self.path.exists():
-            self._load()
+            self._load(self.path)
 
-    def _load(self) -> None:
-        for lineno, rec in read_jsonl(self.path, on_bad=self._skip):
+    def chunks(self) -> list[Path]:
+        return sorted(self.archive.glob("*.jsonl.gz")) if self.archive and self.archive.is_dir() else []
+
+    def _load(self, path: Path) -> set[str]:
+        keys = set()
+        for lineno, rec in read_jsonl(path, on_bad=lambda i, e: self._skip(path, i, e)):
             try:
                 payload = {k: rec[k] for k in ("key", "text", "n_tokens")}
                 if rec["check"] != _digest(payload):
                     raise ValueError("checksum mismatch")
             except (ValueError, KeyError, TypeError) as e:
-                self._skip(lineno, e)
+                self._skip(path, lineno, e)
                 continue
             self.records[rec["key"]] = Completion(rec["text"], rec["n_tokens"], rec.get("seconds", 0.0))
+            keys.add(rec["key"])
+        return keys
 
-    def _skip(self, lineno: int, e: Exception) -> None:
+    def _skip(self, path: Path, lineno: int, e: Exception) -> None:
         self.skipped += 1
-        warnings.warn(f"{self.path}:{lineno}: unreadable cache record skipped ({e.__class__.__name__}: {e})")
+        warnings.warn(f"{path}:{lineno}: unreadable cache record skipped ({e.__class__.__name__}: {e})")
+
+    def export(self) -> Path | None:
+        """Write the completions the archive lacks as one new gzipped chunk (earlier chunks stay as they are, so a
+        committed archive grows by what each session added); None when there is nothing new."""
+        if self.archive is None:
+            raise ValueError("export: this cache has no archive folder")
+        new = [(k, c) for k, c in self.records.items() if k not in self.archived]
+        if not new:
+            return None
+        self.archive.mkdir(parents=True, exist_ok=True)
+        data = "".join(_line(k, c) for k, c in new).encode("utf-8")
+        # date for the reader, content digest so that two exports (same second, two machines) never share a name
+        out = self.archive / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{hashlib.sha256(data).hexdigest()[:8]}.jsonl.gz"
+        tmp = out.with_suffix(".tmp")
+        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:  # mtime 0: same bytes
+            f.write(data)
+        tmp.replace(out)
+        self.archived.update(k for k, _ in new)
+        return out
 
     def get(self, key: str) -> Completion | None:
         return self.records.get(key)
 
     def put_many(self, items: list[tuple[str, Completion]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = []
-        for key, c in items:
-            payload = {"key": key, "text": c.text, "n_tokens": c.n_tokens}
-            rec = {**payload, "check": _digest(payload), "seconds": c.seconds}
-            lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
-            self.records[key] = c
+        lines = [_line(key, c) for key, c in items]
+        self.records.update(items)
         self.added += len(items)
         with open(self.path, "a", encoding="utf-8") as f:
             f.writelines(lines)

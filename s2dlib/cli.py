@@ -362,6 +362,27 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_archive(args) -> int:
+    """Archive each selected run's generations for committing (`pipeline.archive`)."""
+    from .pipeline import archive
+
+    names = notebook_names()
+    try:
+        if not args.only or any(n not in names for n in args.only):
+            raise ValueError(f"--only {args.only!r}: allowed values are {', '.join(names)}")
+        if args.name and len(args.only) != 1:
+            raise ValueError(f"--name {args.name!r}: allowed with exactly one notebook given by --only")
+        for nb in args.only:
+            cfg = notebook_config(nb, {"profile": args.profile, "experiment_name": args.name})
+            a = archive(cfg, args.name or nb)
+            print(f"{args.name or nb}: {a['added']} completions added to {a['folder']} ({a['total']} in all"
+                  + (f"; new chunk {a['chunk'].name})" if a["chunk"] else ")"))
+    except ValueError as e:
+        print(f"s2d: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="s2d", description="System 2 distillation study runner")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -377,6 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="rebuild the summary and index from the metrics already in the reports dir")
     rep.add_argument("--reports", default=str(default_reports("power")), help="a profile's reports dir (default: the "
                                                                            "study's, reports/power/)")
+    arc = sub.add_parser("archive", help="copy runs' generations and session logs to data/generations/<profile>/<name>/"
+                                         " for committing: a run that outlasts one machine resumes from them on the next")
+    arc.add_argument("--profile", default="quick", help=f"one of: {', '.join(profile_names())} (default quick)")
+    arc.add_argument("--only", nargs="+", required=True, metavar="NOTEBOOK", help="the runs' notebooks")
+    arc.add_argument("--name", default=None, help="the run's experiment name, if it was run with --name")
     sub.add_parser("list", help="list notebooks and profiles")
     par = sub.add_parser("params", help="list every parameter with its type, default, allowed values and help")
     par.add_argument("--profile", default=None, help="also show this profile's values where they differ from the "
@@ -390,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_report(Path(args.reports))
     if args.cmd == "params":
         return cmd_params(args.profile)
+    if args.cmd == "archive":
+        return cmd_archive(args)
     return cmd_run(args)
 
 

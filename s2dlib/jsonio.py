@@ -2,6 +2,7 @@
 records written so that no reader sees half a file."""
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 
 def read_jsonl(path: str | Path, on_bad: Callable[[int, ValueError], None] | None = None) -> Iterator[tuple[int, object]]:
     """(line number, row) for each non-blank line. A line that is not UTF-8 JSON raises a ValueError naming the file
-    and line, or, given `on_bad(line number, error)`, is handed to it and skipped (a cache line cut by a kill)."""
-    with open(path, "rb") as f:  # bytes: a line with a broken character fails alone, not the whole file
+    and line, or, given `on_bad(line number, error)`, is handed to it and skipped (a cache line cut by a kill). A
+    path ending in .gz is read through gzip."""
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:  # bytes: a line with a broken character fails alone, not the whole file
         for i, raw in enumerate(f, 1):
             if not raw.strip():
                 continue

@@ -22,10 +22,32 @@ from .jsonio import write_json
 from .methods import MethodOutput, build_method
 from .methods.base import user
 from .paper import verdict_metric
-from .provenance import RunLog, run_provenance
+from .provenance import RunLog, merged_sessions, run_provenance
 from .tasks import Example, check_disjoint, save_examples, source_of
 
 NOT_TRAINED = "not run: no distilled model (the filter kept no example)"
+
+
+def archive_folder(cfg: ExperimentConfig, name: str) -> Path:
+    """Where an experiment's committed generations and session log live (`s2d archive`), read by every run of it."""
+    return Path(cfg.data_dir) / "generations" / cfg.profile / name
+
+
+def archive(cfg: ExperimentConfig, name: str) -> dict:
+    """Copy what run `name` generated, and its session log, into its archive folder, to be committed: a run longer
+    than one machine's life resumes from there on the next. Refused for tasks whose default data may not be shared."""
+    task = cfg.make_task()
+    if task.restricted_data and not cfg.train_file:
+        raise ValueError(f"{name}: task {cfg.task!r} is not archived: {task.restricted_data}; allowed tasks are those "
+                         "whose data may be committed (or your own files, train_file=...)")
+    run = Path(cfg.run_dir) / cfg.profile / name
+    if not (run / "generations.jsonl").exists():
+        raise ValueError(f"{name}: nothing to archive ({run / 'generations.jsonl'} does not exist)")
+    cache = CompletionCache(run / "generations.jsonl", archive=archive_folder(cfg, name))
+    before = len(cache.archived)
+    chunk = cache.export()
+    write_json(cache.archive / "sessions.json", merged_sessions(cache.archive / "sessions.json", run / "sessions.json"))
+    return {"folder": cache.archive, "chunk": chunk, "added": len(cache.archived) - before, "total": len(cache.archived)}
 
 
 class Experiment:
@@ -42,7 +64,7 @@ class Experiment:
         self.cfg, self.name = cfg, name
         self.dir = Path(cfg.run_dir) / cfg.profile / name
         self.task = cfg.make_task()
-        self.cache = CompletionCache(self.dir / "generations.jsonl")
+        self.cache = CompletionCache(self.dir / "generations.jsonl", archive=archive_folder(cfg, name))
         self.log = RunLog(self.dir, self.cache)  # sessions.json: each session's cost, stage by stage
         self.engines = EngineSlot(cfg, self.cache)
         self.train: list[Example] = []

@@ -88,6 +88,8 @@ class RunLog:
         self.started = datetime.now(timezone.utc)
         self.git = git_commit()  # the code this session imported; a commit made while it runs is not it
         self.thp = transparent_hugepage()  # sessions of one run may differ in it, and their wall times with it
+        cpu = cpu_info()  # an archived run's sessions may have worked on different machines
+        self.cpu = " ".join([cpu["model"], *(f for f, on in cpu["flags"].items() if on)])
         self.timings: dict[str, float] = {}
         self._running: dict[str, float] = {}  # stages under way: their start (perf_counter)
         cache.on_put = self.write  # a killed session still counts the chunks it finished
@@ -112,15 +114,24 @@ class RunLog:
                 "wall_s": round((now - self.started).total_seconds(), 1),
                 "stage_s": {k: round(v, 1) for k, v in stages.items()},
                 "completions_generated": self.cache.added, "completions_reused": self.cache.reused,
-                "git_commit": self.git, "transparent_hugepage": self.thp}
+                "git_commit": self.git, "transparent_hugepage": self.thp, "cpu": self.cpu}
 
     def write(self) -> list[dict]:
-        """Every session's entry, this one's updated now."""
+        """Every session's entry (the archive's first, `s2d archive`), this one's updated now."""
         me = self.entry()
-        past = [e for e in (json.loads(self.path.read_text()) if self.path.exists() else [])
-                if e["started_utc"] != me["started_utc"]]
+        archived = self.cache.archive / "sessions.json" if self.cache.archive else None
+        past = [e for e in merged_sessions(archived, self.path) if e["started_utc"] != me["started_utc"]]
         write_json(self.path, past + [me])
         return past + [me]
+
+
+def merged_sessions(*paths: Path | None) -> list[dict]:
+    """The session entries of several sessions.json files, each session once, in the order they started."""
+    by_start = {}
+    for p in paths:
+        if p is not None and p.exists():
+            by_start.update({e["started_utc"]: e for e in json.loads(p.read_text())})
+    return [by_start[k] for k in sorted(by_start)]
 
 
 def run_provenance(exp, engine: str) -> dict:

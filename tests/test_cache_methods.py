@@ -142,3 +142,60 @@ def test_identical_prompts_generated_once(tmp_path, scripted):
         [msgs(1), msgs(2), msgs(1), msgs(3), msgs(2)], Sampling(n=1, temperature=0.7))
     assert eng.generated == 3 and eng.batches == [3]
     assert [r[0].text for r in out] == ["question 1/0", "question 2/0", "question 1/0", "question 3/0", "question 2/0"]
+
+
+def test_archive_chunks_carry_a_run_to_another_machine(tmp_path, scripted):
+    """Each export writes only what the archive lacks; a run with an empty cache reads the chunks and regenerates
+    nothing they hold; a damaged chunk line is skipped with its file and line."""
+    import gzip
+
+    arc, s = tmp_path / "archive", Sampling(n=2, temperature=0.7, seed=1)
+    cache = CompletionCache(tmp_path / "a.jsonl", archive=arc)
+    CachedEngine(scripted(lambda p, i: f"{p}/{i}"), cache, chunk=4).generate([msgs(i) for i in range(2)], s)
+    first = cache.export()
+    assert first is not None and cache.export() is None  # nothing new: no empty chunk
+    CachedEngine(scripted(lambda p, i: f"{p}/{i}"), cache, chunk=4).generate([msgs(i) for i in range(4)], s)
+    second = cache.export()
+    lines = lambda p: gzip.open(p, "rt").read().splitlines()  # noqa: E731
+    assert len(lines(first)) == 4 and len(lines(second)) == 4  # the second chunk holds only prompts 2 and 3
+
+    eng = scripted(lambda p, i: "SHOULD NOT BE USED")
+    fresh = CompletionCache(tmp_path / "elsewhere.jsonl", archive=arc)  # a new machine: no run file
+    out = CachedEngine(eng, fresh, chunk=4).generate([msgs(i) for i in range(4)], s)
+    assert eng.generated == 0 and fresh.reused == 8 and out[3][1].text.endswith("/1")
+
+    kept = lines(second)[:3]
+    with gzip.open(second, "wt") as f:
+        f.write("\n".join(kept + ["garbled"]) + "\n")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        damaged = CompletionCache(tmp_path / "other.jsonl", archive=arc)
+    assert len(damaged.records) == 7 and damaged.skipped == 1 and any(f"{second}:4" in str(x.message) for x in w)
+
+
+def test_s2d_archive_keeps_the_session_log_and_refuses_restricted_data(tmp_path, capsys):
+    from s2dlib.cli import main
+    from s2dlib.config import ExperimentConfig
+    from s2dlib.pipeline import Experiment, archive
+
+    cfg = ExperimentConfig(task="last_letter", model="tiny-random", run_dir=str(tmp_path / "runs"),
+                           data_dir=str(tmp_path / "data"))
+    exp = Experiment(cfg, "unit")
+    exp.cache.put_many([("k1", Completion("a", 1, 0.1)), ("k2", Completion("b", 1, 0.1))])
+    a = archive(cfg, "unit")
+    assert a["added"] == 2 and a["folder"] == tmp_path / "data" / "generations" / "custom" / "unit"
+    assert archive(cfg, "unit")["added"] == 0
+    import shutil
+    shutil.rmtree(tmp_path / "runs")  # the machine is gone; the committed archive is not
+    again = Experiment(cfg, "unit")
+    assert set(again.cache.records) == {"k1", "k2"}
+    again.cache.put_many([("k3", Completion("c", 1, 0.1))])
+    log = json.loads((again.dir / "sessions.json").read_text())
+    assert [e["completions_generated"] for e in log] == [2, 1]  # the archived session first: the run's cost adds up
+
+    judge = ExperimentConfig(task="pairwise_judge", model="tiny-random", run_dir=str(tmp_path / "runs"),
+                             data_dir=str(tmp_path / "data"))
+    with pytest.raises(ValueError, match="red-trivia"):
+        archive(judge, "judge")
+    assert main(["archive", "--profile", "quick", "--only", "nope"]) == 2
+    assert "--only ['nope']: allowed values are" in capsys.readouterr().err

@@ -258,7 +258,7 @@ def test_session_log_follows_each_stored_chunk(tmp_path):
     """A session killed mid-stage has already logged the stage's time so far and the completions it stored."""
     from s2dlib.config import ExperimentConfig
     from s2dlib.pipeline import Experiment
-    from s2dlib.provenance import transparent_hugepage
+    from s2dlib.provenance import cpu_info, transparent_hugepage
 
     exp = Experiment(ExperimentConfig(task="last_letter", model="tiny-random", run_dir=str(tmp_path)), "unit")
     log = exp.dir / "sessions.json"
@@ -268,6 +268,7 @@ def test_session_log_follows_each_stored_chunk(tmp_path):
         (entry,) = json.loads(log.read_text())  # written by the chunk, before the stage ends
         assert entry["completions_generated"] == 2 and entry["stage_s"]["generate"] >= 0.2
         assert entry["transparent_hugepage"] == transparent_hugepage()  # wall times of different modes differ
+        assert entry["cpu"].startswith(cpu_info()["model"])  # an archived run's sessions may span machines
     again = Experiment(ExperimentConfig(task="last_letter", model="tiny-random", run_dir=str(tmp_path)), "unit")
     again.cache.put_many([("k3", Completion("c", 1, 0.1))])
     assert [e["completions_generated"] for e in json.loads(log.read_text())] == [2, 1]

@@ -63,6 +63,7 @@ class Task:
     params: tuple[str, ...] = ()  # experiment parameters the constructor takes (e.g. "k"), config fields of that name
     needs_responses: bool = False  # its generated data is built from the model's own responses (make_splits(respond=))
     capabilities: frozenset[str] = frozenset()
+    restricted_data: str = ""  # why generations from this task's data may not be committed (`s2d archive`); "" = none
 
     def swap_partners(self, examples: list[Example]) -> list[int | None]:
         """Index of each input's swapped twin (None: none); a task with the "swap_partners" capability defines it."""

@@ -322,6 +322,7 @@ class PairwiseJudge(Task):
     final_format = JUDGE_FORMAT
     needs_responses = True  # default data needs the model's own responses: make_splits takes `respond`
     capabilities = frozenset({"swap_partners", "unswap"})
+    restricted_data = "its default pairs include answers to red-trivia questions (GPLv3)"
 
     def make_splits(self, n_train, n_test, seed, respond=None):
         """`respond(prompts, n)` -> n response texts per prompt (the pipeline's cached engine)."""

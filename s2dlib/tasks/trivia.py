@@ -154,6 +154,7 @@ class TriviaQA(Task):
     name = "trivia"
     direct_suffix = 'Reply with the answer only (a few words), in the form: The answer is "<answer>".'
     final_format = 'End your reply with: The answer is "<answer>".'
+    restricted_data = "its default questions come from the red-trivia package (GPLv3)"
 
     def extract(self, text):
         return extract_answer(text)
