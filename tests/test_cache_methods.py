@@ -193,9 +193,9 @@ def test_s2d_archive_keeps_the_session_log_and_refuses_restricted_data(tmp_path,
     log = json.loads((again.dir / "sessions.json").read_text())
     assert [e["completions_generated"] for e in log] == [2, 1]  # the archived session first: the run's cost adds up
 
-    judge = ExperimentConfig(task="pairwise_judge", model="tiny-random", run_dir=str(tmp_path / "runs"),
-                             data_dir=str(tmp_path / "data"))
+    s2a = ExperimentConfig(task="sycophancy_qa", model="tiny-random", run_dir=str(tmp_path / "runs"),
+                           data_dir=str(tmp_path / "data"))
     with pytest.raises(ValueError, match="red-trivia"):
-        archive(judge, "judge")
+        archive(s2a, "s2a")
     assert main(["archive", "--profile", "quick", "--only", "nope"]) == 2
     assert "--only ['nope']: allowed values are" in capsys.readouterr().err

@@ -74,7 +74,7 @@ def test_pair_examples_both_orders():
 
 def test_agreement_and_inconsistency(task):
     exs = pair_examples([JudgePair(f"q{i}", "right", "wrong", "A", f"q{i}", c) for i, c in
-                         enumerate(["gsm8k", "gsm8k", "trivia"])], "te", seed=1)
+                         enumerate(["gsm8k", "gsm8k", "coin_flip"])], "te", seed=1)
     gold = [e.answer for e in exs]
     always_a = ["A"] * 6  # position bias: agrees on half, inconsistent on every pair
     assert [task.score(v, e) for v, e in zip(always_a, exs)].count(True) == 3
@@ -84,7 +84,7 @@ def test_agreement_and_inconsistency(task):
     assert not any(task.score(v, e) for v, e in zip(ties, exs)) and task.answer_outcomes(ties, exs)["swap_inconsistent"][0] == [False] * 3
     broken = [None] + gold[1:]  # an unparseable verdict: wrong and inconsistent
     assert not task.score(None, exs[0]) and task.answer_outcomes(broken, exs)["swap_inconsistent"][0] == [True, False, False]
-    assert set(task.metric_subsets(exs)) == {"agreement", "agreement_gsm8k", "agreement_trivia"}
+    assert set(task.metric_subsets(exs)) == {"agreement", "agreement_gsm8k", "agreement_coin_flip"}
     r = rate("swap_inconsistent", [True, False, False, True])
     assert r["swap_inconsistent"] == 50 and r["n_inconsistent"] == 4 and r["ci_low_inconsistent"] <= 50 <= r["ci_high_inconsistent"]
 
@@ -128,7 +128,7 @@ def test_make_splits_from_responses(task):
     assert len(train) == 12 and len(test) == 8 and {e.meta["kind"] for e in test} == {"reference"}
     check_disjoint(train, test, "judge")
     assert task.data_stats(test)["pairs_by_kind"] == {"reference": 4}
-    assert all(e.answer == "" for e in train) and {e.meta["category"] for e in train} == {"gsm8k", "trivia", "last_letter"}
+    assert all(e.answer == "" for e in train) and {e.meta["category"] for e in train} == {"gsm8k", "coin_flip", "last_letter"}
     with pytest.raises(ValueError, match="needs the model's responses"):
         task.make_splits(2, 2, seed=0)
 

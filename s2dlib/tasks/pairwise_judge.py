@@ -8,14 +8,16 @@ meta["pair"] (un-swap a verdict with `swap_verdict`). Scoring:
 - swap_inconsistent = share of pairs whose two verdicts differ after un-swapping the second (an unparseable verdict
   makes its pair inconsistent).
 
-Default data (offline): the model's own short answers to verifiable questions (GSM8K, trivia, last-letter), made by the
-pipeline through the engine (`make_splits(..., respond=...)`), all with one prompt and one decoding. A test pair is a
+Default data (offline): the model's own short answers to verifiable questions (GSM8K, coin flip, last-letter), made by
+the pipeline through the engine (`make_splits(..., respond=...)`), all with one prompt and one decoding. A test pair is a
 right and a wrong response to the same question, so its label is known (a **substitute for human judgments**,
 checking correctness only), with the right one the longer in about half of the pairs (`test_pairs`): neither length
 nor a reference answer's format can stand in for judging (issue 35). Training pairs are two sampled responses to other
 questions whatever their correctness, unlabeled as the paper's OASST2 pairs are for the filters; a label is kept where
-it is known, for the gold-label ceiling and the kept-target diagnostic only. Real sets for users who have them:
-OASST2 message trees and MT-bench human judgments (`read_judge_file`).
+it is known, for the gold-label ceiling and the kept-target diagnostic only. Every source may be committed (no
+red-trivia, GPLv3): the pairs are written to data/ and a run's generations can be archived across machines
+(`s2d archive`). Real sets for users who have them: OASST2 message trees and MT-bench human judgments
+(`read_judge_file`).
 """
 from __future__ import annotations
 
@@ -28,9 +30,7 @@ from pathlib import Path
 
 from ..jsonio import read_jsonl
 from .base import Example, Task, get_task, register
-from .trivia import TriviaQA, red_trivia_items
-
-SOURCES = ("gsm8k", "trivia", "last_letter")  # verifiable questions the default pairs are built from
+SOURCES = ("gsm8k", "coin_flip", "last_letter")  # verifiable questions the default pairs are built from
 QUESTIONS_PER_PAIR = 3  # questions asked per pair wanted: not every question yields a right and a wrong response
 RESPONSES_PER_QUESTION = 4  # sampled responses per test question: a right and a wrong one to pair, of chosen lengths
 JUDGE_FORMAT = ('Output your final verdict strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if '
@@ -141,20 +141,9 @@ def pair_examples(pairs: list[JudgePair], split: str, seed: int) -> list[Example
 def source_questions(n_train: int, n_test: int, seed: int) -> tuple[list[tuple[str, Example]], list[tuple[str, Example]]]:
     """Verifiable (source task, question) pairs for each split, round-robin over SOURCES; each source's own splits
     keep its training and test questions apart."""
-    def share(n, i):
-        return n // len(SOURCES) + (i < n % len(SOURCES))
-
     per_source = []
-    for i, name in enumerate(SOURCES):
-        tr, te = share(n_train, i), share(n_test, i)
-        if name == "trivia":  # plain trivia questions, scored by the trivia answer matching (`TriviaQA`)
-            items = list(red_trivia_items())
-            random.Random(seed).shuffle(items)
-            as_ex = lambda its: [Example(f"trivia-{j}", it.question, it.answers[0], {"answers": list(it.answers)})  # noqa: E731
-                                 for j, it in enumerate(its)]
-            train, test = as_ex(items[::-1][:tr]), as_ex(items[:te])
-        else:
-            train, test = get_task(name).make_splits(tr, te, seed)
+    for name, (tr, te) in zip(SOURCES, source_shares(n_train, n_test)):
+        train, test = get_task(name).make_splits(tr, te, seed)
         per_source.append(([(name, e) for e in train], [(name, e) for e in test]))
 
     def interleave(groups):
@@ -163,9 +152,16 @@ def source_questions(n_train: int, n_test: int, seed: int) -> tuple[list[tuple[s
     return interleave([tr for tr, _ in per_source]), interleave([te for _, te in per_source])
 
 
+def source_shares(n_train: int, n_test: int) -> list[tuple[int, int]]:
+    """(training, test) questions asked of each source: an even split, round-robin."""
+    def share(n, i):
+        return n // len(SOURCES) + (i < n % len(SOURCES))
+    return [(share(n_train, i), share(n_test, i)) for i in range(len(SOURCES))]
+
+
 @lru_cache
 def scorer(name: str) -> Task:
-    return TriviaQA() if name == "trivia" else get_task(name)
+    return get_task(name)
 
 
 def response_prompt(name: str, question: str) -> str:
@@ -322,7 +318,6 @@ class PairwiseJudge(Task):
     final_format = JUDGE_FORMAT
     needs_responses = True  # default data needs the model's own responses: make_splits takes `respond`
     capabilities = frozenset({"swap_partners", "unswap"})
-    restricted_data = "its default pairs include answers to red-trivia questions (GPLv3)"
 
     def make_splits(self, n_train, n_test, seed, respond=None):
         """`respond(prompts, n)` -> n response texts per prompt (the pipeline's cached engine)."""
@@ -340,9 +335,8 @@ class PairwiseJudge(Task):
                 pair_examples(read_judge_file(test_file)[:n_test], "te", seed))
 
     def check_source(self, n_train, n_test):
-        need = QUESTIONS_PER_PAIR * (n_train + n_test)
-        if need > 3 * len(red_trivia_items()):
-            raise ValueError(f"2*(n_train + n_test) = {need}: too many questions for the packaged sources")
+        for name, (tr, te) in zip(SOURCES, source_shares(QUESTIONS_PER_PAIR * n_train, QUESTIONS_PER_PAIR * n_test)):
+            scorer(name).check_source(tr, te)
 
     def extract(self, text):
         return parse_verdict(text)
