@@ -15,6 +15,7 @@ import json
 import os
 import warnings
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -109,14 +110,29 @@ class CompletionCache:
 
 class CachedEngine:
     """Wraps an Engine: serves finished completions from the cache, generates the rest in chunks of `chunk` rows
-    (prompts x samples) and stores each chunk as soon as it is done."""
+    (prompts x samples) and stores each chunk as soon as it is done. Given a function that builds the engine and the
+    fingerprint it will have, nothing is built until a completion is missing."""
 
-    def __init__(self, engine: Engine, cache: CompletionCache, chunk: int = 16):
-        self.engine, self.cache, self.chunk = engine, cache, chunk
-        self.fingerprint = engine.fingerprint
+    def __init__(self, engine: Engine | Callable[[], Engine], cache: CompletionCache, chunk: int = 16,
+                 fingerprint: str | None = None):
+        self.cache, self.chunk = cache, chunk
+        self._engine, self._build = (None, engine) if fingerprint is not None else (engine, None)
+        self.fingerprint = fingerprint if fingerprint is not None else engine.fingerprint
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            eng = self._build()
+            if eng.fingerprint != self.fingerprint:  # the backend's own identity must be the one the keys used
+                raise RuntimeError(f"engine fingerprint {eng.fingerprint!r} != expected {self.fingerprint!r}")
+            self._engine = eng
+        return self._engine
 
     def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]:
         keys = [[completion_key(self.fingerprint, m, sampling, i) for i in range(sampling.n)] for m in prompts]
+        if self._engine is None and all(self.cache.get(k) is not None for ks in keys for k in ks):
+            self.cache.reused += sum(map(len, keys))  # all stored: no model is loaded (or trained) for them
+            return [[self.cache.get(k) for k in ks] for ks in keys]
         # Chunks are cut from the full prompt list at fixed positions and a chunk is regenerated whole when any of
         # it is missing, so a resumed run sees the same batches (and seeds) as an uninterrupted one. Each chunk is
         # flushed before the next starts: an interruption loses at most one chunk.

@@ -375,8 +375,8 @@ def cmd_archive(args) -> int:
         for nb in args.only:
             cfg = notebook_config(nb, {"profile": args.profile, "experiment_name": args.name})
             a = archive(cfg, args.name or nb)
-            print(f"{args.name or nb}: {a['added']} completions added to {a['folder']} ({a['total']} in all"
-                  + (f"; new chunk {a['chunk'].name})" if a["chunk"] else ")"))
+            print(f"{args.name or nb}: {a['added']} completions and {a['trainings']} training records added to "
+                  f"{a['folder']} ({a['total']} completions in all" + (f"; new chunk {a['chunk'].name})" if a["chunk"] else ")"))
     except ValueError as e:
         print(f"s2d: error: {e}", file=sys.stderr)
         return 2

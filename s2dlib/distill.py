@@ -296,6 +296,26 @@ def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: 
     return json.loads((out_dir / "s2d_train.json").read_text())
 
 
+class PendingAdapter(os.PathLike):
+    """An adapter whose training run finished on another machine (its record is archived, its weights are not): the
+    completions archived from it are served under its training key, and it is trained here only when a generation
+    misses them (`materialize`, called by the engine slot before it loads a model)."""
+
+    def __init__(self, path: Path, key: str, train):
+        self.path, self.key, self._train = Path(path), key, train
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def materialize(self) -> Path:
+        if trained_record(self.path, self.key) is None:
+            self._train()
+        return self.path
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train one adapter from a JSONL file of pairs; the entry point `torchrun` / `accelerate launch` start."""
     ap = argparse.ArgumentParser(prog="python -m s2dlib.distill", description=main.__doc__)

@@ -170,6 +170,25 @@ def folder_hash(folder: Path) -> str:
     return digest
 
 
+def model_fingerprint(name: str) -> str:
+    """The model part of a cache key, as `resolve_model` gives it, without converting a packaged model."""
+    if name in PACKAGED:
+        check_model_name(name)
+        return f"{name}@{PACKAGED[name].sha256[:16]}"
+    return resolve_model(name)[1]
+
+
+def adapter_id(adapter) -> str:
+    """An adapter's part of a cache key: the key of the training run where s2d trained it (the same on every machine,
+    so completions archived from it are found without retraining it: `distill.PendingAdapter`), else a hash of its
+    files (an adapter from elsewhere)."""
+    key = getattr(adapter, "key", None)
+    record = Path(adapter) / "s2d_train.json"
+    if key is None and record.exists():
+        key = json.loads(record.read_text()).get("key")
+    return key[:16] if key else folder_hash(Path(adapter))[:16]
+
+
 def resolve_model(name: str) -> tuple[Path | str, str]:
     """Return (loadable path or HF id, fingerprint 'name@sha256[:16]'), converting/building on first use."""
     check_model_name(name)
@@ -228,7 +247,7 @@ def load_model(name: str, adapter: str | Path | None = None, dtype: str = "auto"
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-        fingerprint = f"{fingerprint}+lora@{folder_hash(Path(adapter))[:16]}"
+        fingerprint = f"{fingerprint}+lora@{adapter_id(adapter)}"
     model.eval()
     return model, tok, fingerprint
 

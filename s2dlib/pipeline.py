@@ -5,6 +5,7 @@ rerun (after a crash, Ctrl-C or kill) only does the work that is missing.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 from . import claims, recipe, route
 from .cache import CachedEngine, CompletionCache
 from .config import ExperimentConfig
-from .distill import run_key, train_lora_isolated, trained_record
+from .distill import PendingAdapter, run_key, train_lora_isolated, trained_record
 from .engines import EngineSlot, resolve_engine
 from .engines.base import Sampling
 from .evaluate import accuracy_row, maj_at_k, rate, step_diagnostics
@@ -47,7 +48,15 @@ def archive(cfg: ExperimentConfig, name: str) -> dict:
     before = len(cache.archived)
     chunk = cache.export()
     write_json(cache.archive / "sessions.json", merged_sessions(cache.archive / "sessions.json", run / "sessions.json"))
-    return {"folder": cache.archive, "chunk": chunk, "added": len(cache.archived) - before, "total": len(cache.archived)}
+    trainings = 0  # records of finished adapters (not their weights): a later machine retrains one only if needed
+    for rec_file in sorted((run / "adapters").glob("*/s2d_train.json")):
+        rec = json.loads(rec_file.read_text())
+        out = cache.archive / "trainings" / f"{rec['key']}.json"
+        if not out.exists():
+            write_json(out, rec)
+            trainings += 1
+    return {"folder": cache.archive, "chunk": chunk, "added": len(cache.archived) - before, "total": len(cache.archived),
+            "trainings": trainings}
 
 
 class Experiment:
@@ -80,6 +89,7 @@ class Experiment:
         self.variants: list[dict] = []  # prompt-variant rows (evaluate_variants)
         self.known: dict[str, list[int]] = {}  # metric subsets decided by a reference system's outcomes (known_subset)
         self.lora = cfg.lora()  # the LoRA recipe of the final adapters (choose_recipe may replace it)
+        self._adapters: dict[str, Path | PendingAdapter] = {}  # by training key (trainings table's "key")
         self.recipe: dict = {"chosen_by": cfg.recipe_source, **{k: getattr(self.lora, k) for k in ("lr", "epochs")}}
 
     def stage(self, name: str):
@@ -179,18 +189,25 @@ class Experiment:
         if same is not None:  # e.g. a filter that kept every input: no-filter targets are the same pairs
             self.trainings.append({**same, "system": label, "status": f"same pairs as {same['system']}: adapter reused",
                                    "train_seconds": 0.0})
-            return Path(same["adapter"])
+            return self._adapters[key]
         adapter = self.dir / "adapters" / slug
-        if trained_record(adapter, full_key) is None:
-            self.release_engine()  # free the inference model before training
-        rec = train_lora_isolated(self.cfg.model, pairs, adapter, lora, self.cfg.train_processes)
-        resumed = rec.get("resumed_from_step")  # a run killed mid-training resumed from its checkpoint
-        self.trainings.append({"system": label, "key": key,
-                               "status": f"trained (resumed at step {resumed})" if resumed else "trained",
+        train = lambda: train_lora_isolated(self.cfg.model, pairs, adapter, lora, self.cfg.train_processes)  # noqa: E731
+        archived = self.cache.archive / "trainings" / f"{full_key}.json" if self.cache.archive else None
+        if trained_record(adapter, full_key) is None and archived is not None and archived.exists():
+            rec, status = json.loads(archived.read_text()), "trained on an earlier machine (archived record)"
+            self._adapters[key] = PendingAdapter(adapter, full_key, train)  # trained here only if a generation misses
+        else:
+            if trained_record(adapter, full_key) is None:
+                self.release_engine()  # free the inference model before training
+            rec = train()
+            resumed = rec.get("resumed_from_step")  # a run killed mid-training resumed from its checkpoint
+            status = f"trained (resumed at step {resumed})" if resumed else "trained"
+            self._adapters[key] = adapter
+        self.trainings.append({"system": label, "key": key, "status": status,
                                **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},
                                "first_loss": rec["losses"][0] if rec["losses"] else None,
                                "last_loss": rec["losses"][-1] if rec["losses"] else None, "adapter": str(adapter)})
-        return adapter
+        return self._adapters[key]
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def evaluate(self, label: str, method: str, adapter: str | Path | None = None, trained: bool = True,

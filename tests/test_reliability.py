@@ -272,3 +272,35 @@ def test_session_log_follows_each_stored_chunk(tmp_path):
     again = Experiment(ExperimentConfig(task="last_letter", model="tiny-random", run_dir=str(tmp_path)), "unit")
     again.cache.put_many([("k3", Completion("c", 1, 0.1))])
     assert [e["completions_generated"] for e in json.loads(log.read_text())] == [2, 1]
+
+
+def test_an_archived_run_resumes_on_another_machine_without_retraining(tiny_model, tmp_path):
+    """`s2d archive`, then a fresh machine (no runs/ folder): the same distillation and evaluation read the archived
+    completions and training record (no model trained or generated); a generation the archive lacks trains the adapter
+    under the same training key first."""
+    import shutil
+
+    from s2dlib.config import ExperimentConfig
+    from s2dlib.distill import PendingAdapter, trained_record
+    from s2dlib.pipeline import Experiment, archive
+
+    cfg = ExperimentConfig(task="last_letter", model="tiny-random", engine="hf", n_train=4, n_test=3, epochs=1,
+                           train_batch_size=4, max_new_tokens=8, max_new_tokens_direct=8, run_dir=str(tmp_path / "runs"),
+                           data_dir=str(tmp_path / "data"))
+
+    def distill_and_evaluate():
+        exp = Experiment(cfg, "arc")
+        exp.load_data()
+        adapter = exp.distill("Distill", exp.gold_targets())
+        return exp, adapter, exp.evaluate("Distill", "system1", adapter)[0]
+
+    exp, adapter, row = distill_and_evaluate()
+    assert archive(cfg, "arc")["trainings"] == 1
+    shutil.rmtree(tmp_path / "runs")  # the machine is gone
+    exp2, pending, row2 = distill_and_evaluate()
+    assert isinstance(pending, PendingAdapter) and not pending.path.exists()  # nothing trained
+    assert exp2.trainings[-1]["status"] == "trained on an earlier machine (archived record)"
+    assert exp2.trainings[-1]["steps"] == exp.trainings[-1]["steps"] and exp2.cache.added == 0
+    assert row2["outcomes"] == row["outcomes"] and row2["accuracy"] == row["accuracy"]
+    exp2.generate("system1", exp2.train, cfg.greedy(), adapter=pending)  # not archived: train, then generate
+    assert trained_record(pending.path, pending.key) is not None and exp2.cache.added == len(exp2.train)

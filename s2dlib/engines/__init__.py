@@ -1,9 +1,12 @@
 """Generation backends behind one interface (`Engine`); `make_engine` picks one from the experiment's parameters."""
 from __future__ import annotations
 
+import functools
+
 from .base import Completion, Engine, Messages, Sampling
 
-__all__ = ["Completion", "Engine", "EngineSlot", "Messages", "Sampling", "make_engine", "release", "resolve_engine"]
+__all__ = ["Completion", "Engine", "EngineSlot", "Messages", "Sampling", "fingerprint", "make_engine", "release",
+           "resolve_engine"]
 
 
 def resolve_engine(name: str) -> str:
@@ -43,6 +46,24 @@ def make_engine(cfg, adapter=None) -> Engine:
     return HFEngine(model, tok, fingerprint, batch_size=cfg.batch_size, threads=cfg.threads or None)
 
 
+def fingerprint(cfg, adapter=None) -> str:
+    """The cache-key identity of the model `make_engine(cfg, adapter)` builds, known without building it: completions
+    already stored (or archived) are served without loading, converting or training anything. Each backend computes
+    the same string itself; `CachedEngine` checks that they agree."""
+    from ..models import adapter_id, compute_dtype, model_fingerprint
+
+    backend = resolve_engine(cfg.engine)
+    if backend == "ct2":
+        from .ct2 import QUANTIZATION
+
+        kind = f"{QUANTIZATION}+ct2"
+    else:
+        dt = str(compute_dtype(cfg.dtype)).removeprefix("torch.")  # outputs differ by dtype, so cache keys must too
+        kind = f"{dt}+vllm" if backend == "vllm" else dt
+    lora = f"+lora@{adapter_id(adapter)}" if adapter is not None else ""
+    return f"{model_fingerprint(cfg.model)}:{kind}{lora}"
+
+
 def release() -> None:
     """Free the models a backend keeps beyond its engine objects (vLLM's), before LoRA training needs the memory."""
     from .vllm import release as release_vllm
@@ -52,12 +73,16 @@ def release() -> None:
 
 class EngineSlot:
     """One inference model in memory at a time, behind the completion cache: the base model or base + one LoRA
-    adapter. Asking for another adapter frees the current model first; `fingerprint` is the base model's."""
+    adapter, built only when a generation is not in the cache. Asking for another adapter frees the current model
+    first; `fingerprint` is the base model's."""
 
     def __init__(self, cfg, cache):
         self.cfg, self.cache = cfg, cache
-        self.fingerprint: str | None = None
         self._held = None  # (adapter key, CachedEngine)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        return fingerprint(self.cfg)
 
     def __call__(self, adapter=None):
         from ..cache import CachedEngine  # not at the top: cache imports engines.base, so this package too
@@ -65,10 +90,12 @@ class EngineSlot:
         key = str(adapter) if adapter else None
         if self._held is None or self._held[0] != key:
             self.release()
-            eng = make_engine(self.cfg, adapter)
-            if adapter is None:
-                self.fingerprint = eng.fingerprint
-            self._held = (key, CachedEngine(eng, self.cache, chunk=max(self.cfg.batch_size, 1)))
+
+            def build():  # an adapter trained on another machine (`distill.PendingAdapter`) is trained here first
+                return make_engine(self.cfg, adapter.materialize() if hasattr(adapter, "materialize") else adapter)
+
+            self._held = (key, CachedEngine(build, self.cache, chunk=max(self.cfg.batch_size, 1),
+                                            fingerprint=fingerprint(self.cfg, adapter)))
         return self._held[1]
 
     def release(self) -> None:

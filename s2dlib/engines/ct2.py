@@ -48,13 +48,13 @@ def converted(name: str, adapter: str | Path | None = None) -> tuple[Path, Path,
 
     Merging loads the base model in fp32: that runs in a child process, so its memory (6 GB for the 1.5B) goes back to
     the system when it ends instead of staying in the notebook's heap beside the training run's."""
-    from ..models import cache_dir, folder_hash, resolve_model
+    from ..models import adapter_id, cache_dir, resolve_model
 
     hf, fingerprint = resolve_model(name)
     hf = Path(hf)
     fingerprint = f"{fingerprint}:{QUANTIZATION}+ct2"
     if adapter is not None:
-        fingerprint = f"{fingerprint}+lora@{folder_hash(Path(adapter))[:16]}"
+        fingerprint = f"{fingerprint}+lora@{adapter_id(adapter)}"
     dest = cache_dir() / "ct2" / fingerprint.replace("/", "_").replace(":", "_")
     if not (dest / "model.bin").exists():
         import subprocess

@@ -131,7 +131,7 @@ class VLLMEngine:
             raise ModuleNotFoundError(f"engine='vllm': vllm is not installed; install it with: {PIP}")
         from transformers import AutoTokenizer
 
-        from ..models import folder_hash, compute_dtype, resolve_model
+        from ..models import adapter_id, compute_dtype, resolve_model
 
         path, fingerprint = resolve_model(model)
         dt = str(compute_dtype(dtype)).removeprefix("torch.")
@@ -147,7 +147,7 @@ class VLLMEngine:
         if adapter is None:
             self.llm = _llm(str(path), dt, tensor_parallel_size, None)
             return
-        digest = folder_hash(Path(adapter))[:16]
+        digest = adapter_id(adapter)
         self.fingerprint += f"+lora@{digest}"
         if current_platform.is_cpu():
             from ..models import save_merged_in_child
