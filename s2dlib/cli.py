@@ -373,7 +373,7 @@ def cmd_archive(args) -> int:
         if args.name and len(args.only) != 1:
             raise ValueError(f"--name {args.name!r}: allowed with exactly one notebook given by --only")
         for nb in args.only:
-            cfg = notebook_config(nb, {"profile": args.profile, "experiment_name": args.name})
+            cfg = notebook_config(nb, {"profile": args.profile, **parse_set(args.set), "experiment_name": args.name})
             a = archive(cfg, args.name or nb)
             print(f"{args.name or nb}: {a['added']} completions and {a['trainings']} training records added to "
                   f"{a['folder']} ({a['total']} completions in all" + (f"; new chunk {a['chunk'].name})" if a["chunk"] else ")"))
@@ -403,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     arc.add_argument("--profile", default="quick", help=f"one of: {', '.join(profile_names())} (default quick)")
     arc.add_argument("--only", nargs="+", required=True, metavar="NOTEBOOK", help="the runs' notebooks")
     arc.add_argument("--name", default=None, help="the run's experiment name, if it was run with --name")
+    arc.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                     help="the run's --set values where they move it (run_dir, data_dir, train_file)")
     sub.add_parser("list", help="list notebooks and profiles")
     par = sub.add_parser("params", help="list every parameter with its type, default, allowed values and help")
     par.add_argument("--profile", default=None, help="also show this profile's values where they differ from the "
