@@ -199,6 +199,8 @@ def test_readme_glance_table_is_written_from_the_metrics(tmp_path):
     assert cli.update_readme(cli.ROOT / "reports" / "power", readme)
     text = readme.read_text()
     assert "stale" not in text and text.endswith(f"{cli.GLANCE[1]}\nafter\n") and "| last_letter |" in text
+    if (cli.ROOT / "reports" / "power" / "rar_last_letter_0.5b.metrics.json").exists():  # issue 41: sizes beside
+        assert "| 0.5 | qwen2.5-coder-0.5b-instruct | rar_last_letter_0.5b | 200 |" in text
     assert "| paper table |" in cli.ROOT.joinpath("README.md").read_text()  # the committed README carries the table
 
 

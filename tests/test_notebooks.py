@@ -9,6 +9,7 @@ import pytest
 
 from s2dlib import cli, report
 from s2dlib.evaluate import metric_suffix
+from s2dlib.pipeline import NOT_TRAINED
 
 from reading import figures_ok, readable
 
@@ -330,10 +331,13 @@ def test_bsm_judge_is_recorded(smoke_run):
     assert m["system2"] == "bsm" and m["config"]["n_criteria"] == 2
     assert all(f["kept"] > 0 for f in judges)  # the distilled-judge path runs end to end
     assert {t["system"]: t["status"] for t in m["trainings"]}["Distill BSM"] == "trained"
-    # training pairs are two sampled responses, labelled only where one is right: the tiny model's never are, so the
-    # ceiling has nothing to train on (a real model's pairs have labels for some; test pairs always do)
+    # training pairs are two sampled responses, labelled only where one is right and the other wrong (the tiny model
+    # is right by chance on a coin flip's yes/no): the ceiling trains on both orders of those pairs, or is not run
     gold = next(f for f in m["filters"] if "oracle" in f["targets"])
-    assert gold["kept"] == 0 and rows[report.GOLD]["status"].startswith("not run")
+    labelled = [e for e in map(json.loads, next((tmp / "data" / "pairwise_judge").glob("*/train.jsonl")).read_text()
+                                              .splitlines()) if e["answer"]]
+    assert gold["kept"] == len(labelled) and gold["kept"] % 2 == 0
+    assert rows[report.GOLD]["status"] == ("ok" if labelled else NOT_TRAINED)
     assert all(rows[s]["status"] == "ok" and rows[s]["tokens"] < rows["BSM"]["tokens"]
                for s in ("Distill BSM", "Distill System 1"))
 
