@@ -14,8 +14,8 @@ import hashlib
 import json
 import os
 import warnings
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm

@@ -12,7 +12,8 @@ def read_jsonl(path: str | Path, on_bad: Callable[[int, ValueError], None] | Non
     """(line number, row) for each non-blank line. A line that is not UTF-8 JSON raises a ValueError naming the file
     and line, or, given `on_bad(line number, error)`, is handed to it and skipped (a cache line cut by a kill). A
     path ending in .gz is read through gzip."""
-    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:  # bytes: a line with a broken character fails alone, not the whole file
+    # bytes: a line with a broken character fails alone, not the whole file
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
         for i, raw in enumerate(f, 1):
             if not raw.strip():
                 continue

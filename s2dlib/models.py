@@ -198,7 +198,7 @@ def resolve_model(name: str) -> tuple[Path | str, str]:
         if not folder.exists():
             folder.parent.mkdir(parents=True, exist_ok=True)
             _convert_packaged(m, folder)
-        return folder, f"{name}@{m.sha256[:16]}"
+        return folder, model_fingerprint(name)
     if name in LOCAL_MODELS:
         folder = LOCAL_MODELS[name]()
         return folder, f"{name}@{folder_hash(folder)[:16]}"

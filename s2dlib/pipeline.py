@@ -192,12 +192,13 @@ class Experiment:
             return self._adapters[key]
         adapter = self.dir / "adapters" / slug
         train = lambda: train_lora_isolated(self.cfg.model, pairs, adapter, lora, self.cfg.train_processes)  # noqa: E731
-        archived = self.cache.archive / "trainings" / f"{full_key}.json" if self.cache.archive else None
-        if trained_record(adapter, full_key) is None and archived is not None and archived.exists():
+        archived = self.cache.archive / "trainings" / f"{full_key}.json"
+        done = trained_record(adapter, full_key)
+        if done is None and archived.exists():
             rec, status = json.loads(archived.read_text()), "trained on an earlier machine (archived record)"
             self._adapters[key] = PendingAdapter(adapter, full_key, train)  # trained here only if a generation misses
         else:
-            if trained_record(adapter, full_key) is None:
+            if done is None:
                 self.release_engine()  # free the inference model before training
             rec = train()
             resumed = rec.get("resumed_from_step")  # a run killed mid-training resumed from its checkpoint

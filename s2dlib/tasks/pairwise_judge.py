@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..jsonio import read_jsonl
 from .base import Example, Task, get_task, register
+
 SOURCES = ("gsm8k", "coin_flip", "last_letter")  # verifiable questions the default pairs are built from
 QUESTIONS_PER_PAIR = 3  # questions asked per pair wanted: not every question yields a right and a wrong response
 RESPONSES_PER_QUESTION = 4  # sampled responses per test question: a right and a wrong one to pair, of chosen lengths
