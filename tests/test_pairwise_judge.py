@@ -121,7 +121,7 @@ def test_make_splits_from_responses(task):
     two sampled responses whatever their correctness (label kept only where known); no question in both splits."""
     def respond(prompts, n):
         assert n in (2, 4) and all("Justify your answer" in p for p in prompts)
-        return [["The answer is 7.", 'The answer is "zz".', "Wrong, it is 9.", "The answer is 11 or so."][:n]
+        return [["The answer is -7.", 'The answer is "zz".', "Wrong, it is -9.", "The answer is -11 or so."][:n]
                 for _ in prompts]  # every response wrong: only reference-answer pairs can fill the test set
 
     train, test = task.make_splits(6, 4, seed=0, respond=respond)
@@ -131,6 +131,31 @@ def test_make_splits_from_responses(task):
     assert all(e.answer == "" for e in train) and {e.meta["category"] for e in train} == {"gsm8k", "coin_flip", "last_letter"}
     with pytest.raises(ValueError, match="needs the model's responses"):
         task.make_splits(2, 2, seed=0)
+
+
+def test_test_set_grows_from_gsm8k_until_it_has_enough_model_pairs(task):
+    """Too few right/wrong pairs among the first questions: more GSM8K test questions are asked, the training pairs do
+    not move, and a model right nowhere ends after one fruitless round with reference pairs filling the set."""
+    gold = {e.question: e.answer for e in get_task("gsm8k").make_splits(0, 200, seed=0)[1]}
+    calls = []
+
+    def respond(prompts, n):
+        calls.append(len(prompts))
+        answers = [gold.get(p.split("\nJustify your answer")[0]) for p in prompts]
+        if len(calls) == 1 or n == 2:  # the first test round and the training responses: all wrong
+            return [["The answer is -1."] * n for _ in prompts]
+        return [[f"The answer is {a}.", f"Adding the numbers step by step, the answer is {a}.", "The answer is -1.",
+                 "Adding the numbers step by step, the answer is -1."] if a else ["The answer is -1."] * n for a in answers]
+
+    train, test = task.make_splits(6, 4, seed=0, respond=respond)
+    assert calls == [12, 12, 18]  # 4 questions per source, then 3 GSM8K questions per missing pair, then training
+    assert {(e.meta["kind"], e.meta["category"]) for e in test} == {("model", "gsm8k")} and len(test) == 8
+    assert task.data_stats(test)["right_is_longer_pct"] == 50.0
+    check_disjoint(train, test, "judge")
+    calls.clear()
+    respond_wrong = lambda prompts, n: [["The answer is -1."] * n for _ in prompts]  # noqa: E731
+    train_wrong, test_wrong = task.make_splits(6, 4, seed=0, respond=lambda p, n: calls.append(len(p)) or respond_wrong(p, n))
+    assert train_wrong == train and calls == [12, 12, 18] and {e.meta["kind"] for e in test_wrong} == {"reference"}
 
 
 def test_test_pairs_balance_which_response_is_longer():

@@ -56,10 +56,13 @@ class GSM8K(Task):
         meta = {**example.meta, "solution": CALCULATOR.sub("", solution).strip()} if solution.strip() else example.meta
         return replace(example, answer=gold[0], meta=meta)
 
+    def pool_size(self) -> int:
+        """Questions in the packaged test split, which pool and evaluation set share."""
+        with open(packaged_test_file(), encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip())
+
     def check_source(self, n_train, n_test):
-        path = packaged_test_file()
-        with open(path, encoding="utf-8") as f:
-            rows = sum(1 for line in f if line.strip())
+        rows = self.pool_size()
         if n_train + n_test > rows:
             raise ValueError(f"n_train + n_shots + n_test = {n_train + n_test}: allowed values are at most {rows} "
                              "(the packaged GSM8K test split is cut into pool and evaluation set)")

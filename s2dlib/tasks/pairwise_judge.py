@@ -34,6 +34,10 @@ from .base import Example, Task, get_task, register
 SOURCES = ("gsm8k", "coin_flip", "last_letter")  # verifiable questions the default pairs are built from
 QUESTIONS_PER_PAIR = 3  # questions asked per pair wanted: not every question yields a right and a wrong response
 RESPONSES_PER_QUESTION = 4  # sampled responses per test question: a right and a wrong one to pair, of chosen lengths
+# The source asked for more test questions while the test set has fewer than n_test right/wrong pairs: its training
+# questions stay the same when its test split grows (the two ends of one permutation), so the training pairs (and
+# their cached judgments) do not move. Coin flip and last-letter draw their training questions after the test ones.
+GROWING_SOURCE = "gsm8k"
 JUDGE_FORMAT = ('Output your final verdict strictly in this format: "[[A]]" if assistant A is better, "[[B]]" if '
                 'assistant B is better, and "[[C]]" for a tie.')
 # FastChat's MT-bench pairwise layout (question, then each answer between start/end markers).
@@ -200,6 +204,29 @@ def test_pairs(questions: list[tuple[str, Example]], replies: list[list[str]], n
     return pairs + fill[: n - len(pairs)]
 
 
+def grow_test_pairs(questions: list[tuple[str, Example]], respond, n_train: int, n_test: int, seed: int) -> list[JudgePair]:
+    """`test_pairs` of the questions' responses; while fewer than n_test pairs are right/wrong model pairs, ask
+    GROWING_SOURCE for QUESTIONS_PER_PAIR more questions per missing pair (the next ones of its test split) and pair
+    again, until the set is full, a round adds no pair or the source runs out. A model right on only ~16% of the
+    questions' response sets (1.5B, 4 samples, 2026-12-06: GSM8K 29%, coin flip 14%, last-letter 5%) would otherwise
+    leave half the set to reference-answer pairs."""
+    replies = respond([response_prompt(s, e.question) for s, e in questions], RESPONSES_PER_QUESTION)
+    test = test_pairs(questions, replies, n_test)
+    name = GROWING_SOURCE
+    tr, asked = dict(zip(SOURCES, source_shares(QUESTIONS_PER_PAIR * n_train, QUESTIONS_PER_PAIR * n_test)))[name]
+    room = scorer(name).pool_size() - tr - asked
+    while (missing := n_test - sum(p.kind == "model" for p in test)) and room > 0:
+        k = min(QUESTIONS_PER_PAIR * missing, room)
+        more = [(name, e) for e in scorer(name).make_splits(tr, asked + k, seed)[1][asked:]]
+        asked, room = asked + k, room - k
+        questions, replies = questions + more, replies + respond([response_prompt(name, e.question) for _, e in more],
+                                                                 RESPONSES_PER_QUESTION)
+        test = test_pairs(questions, replies, n_test)
+        if n_test - sum(p.kind == "model" for p in test) == missing:
+            break
+    return test
+
+
 def training_pairs(questions: list[tuple[str, Example]], replies: list[list[str]], n: int) -> list[JudgePair]:
     """Up to n pairs of two sampled responses to a question, whatever their correctness (as the paper pairs OASST2
     replies): unlabeled for the filters. The label is kept where it is known (one right, one wrong: "A" or "B"), for
@@ -326,8 +353,7 @@ class PairwiseJudge(Task):
             raise ValueError("task='pairwise_judge': its default data needs the model's responses (run it through the "
                              "pipeline), or give train_file/test_file (OASST2 or MT-bench human judgments)")
         train_q, test_q = source_questions(QUESTIONS_PER_PAIR * n_train, QUESTIONS_PER_PAIR * n_test, seed)
-        test = test_pairs(test_q, respond([response_prompt(s, e.question) for s, e in test_q], RESPONSES_PER_QUESTION),
-                          n_test)
+        test = grow_test_pairs(test_q, respond, n_train, n_test, seed)
         train = training_pairs(train_q, respond([response_prompt(s, e.question) for s, e in train_q], 2), n_train)
         return pair_examples(train, "tr", seed), pair_examples(test, "te", seed)
 
