@@ -12,9 +12,10 @@ Default data (offline): the model's own short answers to verifiable questions (G
 the pipeline through the engine (`make_splits(..., respond=...)`), all with one prompt and one decoding. A test pair is a
 right and a wrong response to the same question, so its label is known (a **substitute for human judgments**,
 checking correctness only), with the right one the longer in about half of the pairs (`test_pairs`): neither length
-nor a reference answer's format can stand in for judging (issue 35). Training pairs are two sampled responses to other
-questions whatever their correctness, unlabeled as the paper's OASST2 pairs are for the filters; a label is kept where
-it is known, for the gold-label ceiling and the kept-target diagnostic only. Every source may be committed (no
+nor a reference answer's format can stand in for judging (issue 35); GSM8K is asked more questions until there are
+n_test such pairs (`grow_test_pairs`). Training pairs are two sampled responses to other questions whatever their
+correctness, unlabeled as the paper's OASST2 pairs are for the filters; a label is kept where it is known, for the
+gold-label ceiling and the kept-target diagnostic only. Every source may be committed (no
 red-trivia, GPLv3): the pairs are written to data/ and a run's generations can be archived across machines
 (`s2d archive`). Real sets for users who have them: OASST2 message trees and MT-bench human judgments
 (`read_judge_file`).
