@@ -15,6 +15,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -95,11 +96,12 @@ class CompletionCache:
     def get(self, key: str) -> Completion | None:
         return self.records.get(key)
 
-    def put_many(self, items: list[tuple[str, Completion]]) -> None:
+    def put_many(self, items: list[tuple[str, Completion]], fresh: bool = True) -> None:
+        """Store completions; `fresh=False` for ones copied under a new key, which do not count as generated."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lines = [_line(key, c) for key, c in items]
         self.records.update(items)
-        self.added += len(items)
+        self.added += len(items) if fresh else 0
         with open(self.path, "a", encoding="utf-8") as f:
             f.writelines(lines)
             f.flush()
@@ -130,6 +132,8 @@ class CachedEngine:
 
     def generate(self, prompts: list[Messages], sampling: Sampling, desc: str = "generate") -> list[list[Completion]]:
         keys = [[completion_key(self.fingerprint, m, sampling, i) for i in range(sampling.n)] for m in prompts]
+        if sampling.greedy:
+            self._reuse_shorter_caps(prompts, keys, sampling)
         if self._engine is None and all(self.cache.get(k) is not None for ks in keys for k in ks):
             self.cache.reused += sum(map(len, keys))  # all stored: no model is loaded (or trained) for them
             return [[self.cache.get(k) for k in ks] for ks in keys]
@@ -148,10 +152,28 @@ class CachedEngine:
         per_chunk = max(1, self.chunk // sampling.n)
         chunks = [unique[s : s + per_chunk] for s in range(0, len(unique), per_chunk)]
         todo = [c for c in chunks if any(self.cache.get(k) is None for j in c for k in keys[j])]
-        self.cache.reused += sum(len(keys[j]) for c in chunks if c not in todo for j in c)
+        if sampling.greedy:  # no seeds to keep in step: a chunk's finished rows (reused from a smaller cap) stay
+            todo = [[j for j in c if self.cache.get(keys[j][0]) is None] for c in todo]
+        self.cache.reused += sum(len(keys[j]) for j in unique) - sum(len(keys[j]) for c in todo for j in c)
         with tqdm(total=sum(map(len, todo)), desc=desc, unit="prompt", disable=not todo) as bar:
             for idx in todo:
                 fresh = self.engine.generate([prompts[j] for j in idx], sampling, desc=desc)
                 self.cache.put_many([(keys[j][i], c) for j, cs in zip(idx, fresh) for i, c in enumerate(cs)])
                 bar.update(len(idx))
         return [[self.cache.get(k) for k in ks] for ks in keys]
+
+    def _reuse_shorter_caps(self, prompts: list[Messages], keys: list[list[str]], sampling: Sampling) -> None:
+        """Greedy decoding is deterministic, so a reply that ended before a smaller max_new_tokens is also the reply
+        under this one: raising a cap regenerates only the replies the smaller cap cut. (Scanning every smaller cap
+        costs milliseconds per missing prompt, against seconds to generate it.)"""
+        found: dict[str, Completion] = {}
+        for m, (key,) in zip(prompts, keys):
+            if key in found or self.cache.get(key) is not None:
+                continue
+            for cap in range(sampling.max_new_tokens - 1, 0, -1):
+                c = self.cache.get(completion_key(self.fingerprint, m, replace(sampling, max_new_tokens=cap), 0))
+                if c is not None and c.n_tokens < cap:
+                    found[key] = c
+                    break
+        if found:
+            self.cache.put_many(list(found.items()), fresh=False)

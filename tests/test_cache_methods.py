@@ -199,3 +199,31 @@ def test_s2d_archive_keeps_the_session_log_and_refuses_restricted_data(tmp_path,
         archive(s2a, "s2a")
     assert main(["archive", "--profile", "quick", "--only", "nope"]) == 2
     assert "--only ['nope']: allowed values are" in capsys.readouterr().err
+
+
+def test_raising_a_greedy_cap_regenerates_only_the_cut_replies(tmp_path):
+    """A greedy reply that ended before the old cap is reused under a larger one; only the cut ones are generated."""
+
+    class Lengthy:  # reply length is the number in the prompt; the cap cuts it
+        fingerprint = "lengthy@0"
+
+        def __init__(self):
+            self.prompts = []
+
+        def generate(self, prompts, sampling, desc=""):
+            self.prompts += [m[-1]["content"] for m in prompts]
+            return [[Completion(f"{m[-1]['content']}@{sampling.max_new_tokens}",
+                                min(int(m[-1]["content"].split()[-1]), sampling.max_new_tokens))] for m in prompts]
+
+    path, prompts = tmp_path / "gen.jsonl", [msgs(n) for n in (3, 12, 7, 20)]
+    eng = Lengthy()
+    small = CachedEngine(eng, CompletionCache(path), chunk=4).generate(prompts, Sampling(max_new_tokens=10))
+    assert [r[0].n_tokens for r in small] == [3, 10, 7, 10]
+    eng, cache = Lengthy(), CompletionCache(path)
+    large = CachedEngine(eng, cache, chunk=4).generate(prompts, Sampling(max_new_tokens=16))
+    assert eng.prompts == ["question 12", "question 20"]  # the two cut at 10, nothing else
+    assert [r[0].text for r in large] == ["question 3@10", "question 12@16", "question 7@10", "question 20@16"]
+    assert (cache.added, cache.reused) == (2, 2)
+    sampled = Lengthy()  # sampled replies are never carried across caps
+    CachedEngine(sampled, CompletionCache(path), chunk=4).generate(prompts, Sampling(temperature=0.7, max_new_tokens=16))
+    assert len(sampled.prompts) == 4
