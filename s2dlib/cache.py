@@ -163,9 +163,10 @@ class CachedEngine:
         return [[self.cache.get(k) for k in ks] for ks in keys]
 
     def _reuse_shorter_caps(self, prompts: list[Messages], keys: list[list[str]], sampling: Sampling) -> None:
-        """Greedy decoding is deterministic, so a reply that ended before a smaller max_new_tokens is also the reply
-        under this one: raising a cap regenerates only the replies the smaller cap cut. (Scanning every smaller cap
-        costs milliseconds per missing prompt, against seconds to generate it.)"""
+        """Under the Engine contract (a greedy reply depends only on model, prompt and settings), a reply that ended
+        before a smaller max_new_tokens is also the reply under this one: raising a cap regenerates only the replies
+        the smaller cap cut. As sound as resuming from the cache, no more: int8 CTranslate2 drifts slightly with batch
+        composition. (Scanning every smaller cap costs milliseconds per missing prompt, against seconds to generate.)"""
         found: dict[str, Completion] = {}
         for m, (key,) in zip(prompts, keys):
             if key in found or self.cache.get(key) is not None:
