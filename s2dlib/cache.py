@@ -137,8 +137,8 @@ class CachedEngine:
         if self._engine is None and all(self.cache.get(k) is not None for ks in keys for k in ks):
             self.cache.reused += sum(map(len, keys))  # all stored: no model is loaded (or trained) for them
             return [[self.cache.get(k) for k in ks] for ks in keys]
-        # Chunks are cut from the full prompt list at fixed positions and a chunk is regenerated whole when any of
-        # it is missing, so a resumed run sees the same batches (and seeds) as an uninterrupted one. Each chunk is
+        # Chunks are cut from the full prompt list at fixed positions and a sampled chunk is regenerated whole when
+        # any of it is missing, so a resumed run sees the same batches (and seeds) as an uninterrupted one. Each chunk is
         # flushed before the next starts: an interruption loses at most one chunk.
         # Identical prompts share keys, so they are generated once (and agree with what a resumed run reads back).
         first: dict[str, int] = {}
@@ -152,8 +152,10 @@ class CachedEngine:
         per_chunk = max(1, self.chunk // sampling.n)
         chunks = [unique[s : s + per_chunk] for s in range(0, len(unique), per_chunk)]
         todo = [c for c in chunks if any(self.cache.get(k) is None for j in c for k in keys[j])]
-        if sampling.greedy:  # no seeds to keep in step: a chunk's finished rows (reused from a smaller cap) stay
-            todo = [[j for j in c if self.cache.get(keys[j][0]) is None] for c in todo]
+        if sampling.greedy:  # no seeds to keep in step: finished rows (e.g. reused from a smaller cap) stay, and the
+            # missing ones, still in length order, fill whole chunks (a batch of one or two is several times slower)
+            missing = [j for c in todo for j in c if self.cache.get(keys[j][0]) is None]
+            todo = [missing[s : s + per_chunk] for s in range(0, len(missing), per_chunk)]
         self.cache.reused += sum(len(keys[j]) for j in unique) - sum(len(keys[j]) for c in todo for j in c)
         with tqdm(total=sum(map(len, todo)), desc=desc, unit="prompt", disable=not todo) as bar:
             for idx in todo:

@@ -227,3 +227,29 @@ def test_raising_a_greedy_cap_regenerates_only_the_cut_replies(tmp_path):
     sampled = Lengthy()  # sampled replies are never carried across caps
     CachedEngine(sampled, CompletionCache(path), chunk=4).generate(prompts, Sampling(temperature=0.7, max_new_tokens=16))
     assert len(sampled.prompts) == 4
+
+
+def test_missing_greedy_rows_are_regrouped_into_full_chunks(tmp_path):
+    """Rows missing from several chunks are generated together, in length order, not as one small batch per chunk."""
+
+    class Batches:
+        fingerprint = "batches@0"
+
+        def __init__(self):
+            self.batches = []
+
+        def generate(self, prompts, sampling, desc=""):
+            self.batches.append([m[-1]["content"] for m in prompts])
+            return [[Completion(m[-1]["content"], 1)] for m in prompts]
+
+    path, prompts = tmp_path / "gen.jsonl", [msgs(n) for n in range(1, 7)]
+    CachedEngine(Batches(), CompletionCache(path), chunk=2).generate(prompts[::2], Sampling(max_new_tokens=8))
+    eng = Batches()
+    out = CachedEngine(eng, CompletionCache(path), chunk=2).generate(prompts, Sampling(max_new_tokens=8))
+    assert eng.batches == [["question 2", "question 4"], ["question 6"]]
+    assert [r[0].text for r in out] == [f"question {n}" for n in range(1, 7)]
+    sampling = Sampling(temperature=0.7, max_new_tokens=8)  # sampled chunks keep their positions (and seeds)
+    CachedEngine(Batches(), CompletionCache(path), chunk=2).generate(prompts[::2], sampling)
+    sampled = Batches()
+    CachedEngine(sampled, CompletionCache(path), chunk=2).generate(prompts, sampling)
+    assert sampled.batches == [["question 1", "question 2"], ["question 3", "question 4"], ["question 5", "question 6"]]
