@@ -138,8 +138,8 @@ class CachedEngine:
             self.cache.reused += sum(map(len, keys))  # all stored: no model is loaded (or trained) for them
             return [[self.cache.get(k) for k in ks] for ks in keys]
         # Chunks are cut from the full prompt list at fixed positions and a sampled chunk is regenerated whole when
-        # any of it is missing, so a resumed run sees the same batches (and seeds) as an uninterrupted one. Each chunk is
-        # flushed before the next starts: an interruption loses at most one chunk.
+        # any of it is missing, so a resumed run sees the same batches (and seeds) as an uninterrupted one. Each
+        # chunk is flushed before the next starts: an interruption loses at most one chunk.
         # Identical prompts share keys, so they are generated once (and agree with what a resumed run reads back).
         first: dict[str, int] = {}
         for j, ks in enumerate(keys):
