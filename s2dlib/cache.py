@@ -150,12 +150,11 @@ class CachedEngine:
         size = getattr(self.engine, "prompt_tokens", None) or (lambda m: len(json.dumps(m, ensure_ascii=False)))
         unique.sort(key=lambda j: size(prompts[j]))
         per_chunk = max(1, self.chunk // sampling.n)
-        chunks = [unique[s : s + per_chunk] for s in range(0, len(unique), per_chunk)]
+        # Greedy: no seeds to keep in step, so finished rows (e.g. reused from a smaller cap) stay and the missing ones,
+        # still in length order, fill whole chunks (a batch of one or two is several times slower).
+        rows = [j for j in unique if self.cache.get(keys[j][0]) is None] if sampling.greedy else unique
+        chunks = [rows[s : s + per_chunk] for s in range(0, len(rows), per_chunk)]
         todo = [c for c in chunks if any(self.cache.get(k) is None for j in c for k in keys[j])]
-        if sampling.greedy:  # no seeds to keep in step: finished rows (e.g. reused from a smaller cap) stay, and the
-            # missing ones, still in length order, fill whole chunks (a batch of one or two is several times slower)
-            missing = [j for c in todo for j in c if self.cache.get(keys[j][0]) is None]
-            todo = [missing[s : s + per_chunk] for s in range(0, len(missing), per_chunk)]
         self.cache.reused += sum(len(keys[j]) for j in unique) - sum(len(keys[j]) for c in todo for j in c)
         with tqdm(total=sum(map(len, todo)), desc=desc, unit="prompt", disable=not todo) as bar:
             for idx in todo:
