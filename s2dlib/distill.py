@@ -242,8 +242,10 @@ def train_lora(model_name: str, pairs: list[tuple[str, str]], out_dir: str | Pat
                "resumed_from_step": int(Path(resume).name.split("-")[1]) if resume else None,
                "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h]}
         state, main_process = None, trainer.is_world_process_zero()
+    # the arithmetic actually used: dtype "auto" trains in bf16 on one CPU and in fp32 on another under the same key
+    precision = "nf4 base, bf16 compute" if cfg.quantize == "4bit" else "bf16 autocast" if bf16 else "fp32"
     record = {
-        "key": key, "model": fingerprint, "n_pairs": len(pairs), "config": asdict(cfg),
+        "key": key, "model": fingerprint, "n_pairs": len(pairs), "config": asdict(cfg), "precision": precision,
         "train_seconds": run["train_seconds"], "steps": run["steps"], "resumed_from_step": run["resumed_from_step"],
         "losses": run["losses"], "n_answer_tokens": sum(sum(l != IGNORE for l in row) for row in data["labels"]),
     }

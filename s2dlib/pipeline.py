@@ -206,6 +206,7 @@ class Experiment:
             self._adapters[key] = adapter
         self.trainings.append({"system": label, "key": key, "status": status,
                                **{k: rec[k] for k in ("n_pairs", "steps", "train_seconds")},
+                               "precision": rec.get("precision", "not recorded"),  # records before 2026-12-07 lack it
                                "first_loss": rec["losses"][0] if rec["losses"] else None,
                                "last_loss": rec["losses"][-1] if rec["losses"] else None, "adapter": str(adapter)})
         return self._adapters[key]

@@ -83,7 +83,7 @@ def test_lora_distillation_learns_targets_and_is_reused(tiny_model, tmp_path):
     pairs = [(task.direct_prompt(e.question), task.format_target("zq")) for e in train]
     cfg = LoraSFTConfig(r=8, alpha=16, epochs=30, lr=1e-2, batch_size=4, dtype="float32")
     rec = train_lora(str(tiny_model), pairs, tmp_path / "adapter", cfg)
-    assert rec["n_pairs"] == 4 and rec["losses"][-1] < 0.5 * rec["losses"][0]
+    assert rec["n_pairs"] == 4 and rec["losses"][-1] < 0.5 * rec["losses"][0] and rec["precision"] == "fp32"
     assert (tmp_path / "adapter" / "adapter_config.json").exists()
     assert json.loads((tmp_path / "adapter" / "s2d_train.json").read_text())["key"] == rec["key"]
 

@@ -301,6 +301,7 @@ def test_an_archived_run_resumes_on_another_machine_without_retraining(tiny_mode
     assert isinstance(pending, PendingAdapter) and not pending.path.exists()  # nothing trained
     assert exp2.trainings[-1]["status"] == "trained on an earlier machine (archived record)"
     assert exp2.trainings[-1]["steps"] == exp.trainings[-1]["steps"] and exp2.cache.added == 0
+    assert exp2.trainings[-1]["precision"] == exp.trainings[-1]["precision"] != "not recorded"
     assert row2["outcomes"] == row["outcomes"] and row2["accuracy"] == row["accuracy"]
     exp2.generate("system1", exp2.train, cfg.greedy(), adapter=pending)  # not archived: train, then generate
     assert trained_record(pending.path, pending.key) is not None and exp2.cache.added == len(exp2.train)
