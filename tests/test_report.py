@@ -50,6 +50,24 @@ def test_verdict_reads_paired_differences_and_says_level_only_inside_ten_points(
     assert no.startswith("NOT REPRODUCED") and "is not shown different from System 1" in no
 
 
+def test_verdict_over_seeds_needs_every_seed_to_beat_system1_and_reports_each_against_system2():
+    def seed(k, acc, vs1, vs2):
+        name = "Distill 2-step RaR" + (f" (seed {k})" if k else "")
+        return {**row(name, acc, acc - 7, acc + 7, 7), "seed": k, "vs_system1": vs1, "vs_system2": vs2,
+                **({"base_system": "Distill 2-step RaR"} if k else {})}
+    s0 = seed(0, 66.0, paired(61.0, 54.0, 68.0), paired(-4.0, -9.0, 1.0))
+    s1 = seed(1, 60.0, paired(55.0, 48.0, 62.0), paired(-10.0, -17.0, -2.0))
+    s2 = seed(2, 54.0, paired(49.0, 42.0, 56.0), paired(-16.0, -23.0, -8.0))
+    every = report.verdict([S1, S2, s0, s1, s2], "table1")
+    assert every.startswith("REPRODUCED") and "55.0 points over System 1 (the mean of 3 seeds)" in every
+    assert "seed 0: 66.0%, seed 1: 60.0%, seed 2: 54.0%): mean 60.0%, range 54.0-66.0; 3 of 3 seeds beat" in every
+    assert "Against 2-step RaR, paired per seed: level (seed 0), below (seeds 1, 2)." in every
+    lost = seed(2, 9.0, paired(4.0, -1.0, 9.0), paired(-61.0, -68.0, -54.0))
+    one = report.verdict([S1, S2, s0, s1, lost], "table1")  # the mean still clears 20 points, one seed does not
+    assert one.startswith("NOT REPRODUCED") and "2 of 3 seeds beat" in one
+    assert "With seed 2 the distilled model does not beat System 1: the effect depends on the training seed" in one
+
+
 def test_verdict_reads_each_tables_metric_and_the_negative_result():
     def biased(system, acc, lo, hi, tokens):  # Table 2's claim: the biased inputs of questions System 1 knows
         return {"system": system, "status": "ok", "accuracy_known_biased": acc, "ci_low_known_biased": lo,

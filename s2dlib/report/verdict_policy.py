@@ -47,11 +47,27 @@ def _beats(a: dict, b: dict, key: str, metric: str) -> bool:
 def _versus(a: dict, name: str, key: str, metric: str) -> str:
     """'beats' / 'is below' / 'is level with' / 'is not shown different from' `name`, by the paired CI (issue 36)."""
     cmp = _paired(a, key, metric)
-    if cmp is None:
-        return ""
-    word = ("beats" if cmp["ci_low"] > 0 else "is below" if cmp["ci_high"] < 0 else
+    return f"{_relation(cmp)} {name} ({_diff(cmp)})" if cmp else ""
+
+
+def _relation(cmp: dict) -> str:
+    """A paired comparison in words: its CI above 0, below 0, inside +-LEVEL, or none of these."""
+    return ("beats" if cmp["ci_low"] > 0 else "is below" if cmp["ci_high"] < 0 else
             "is level with" if -LEVEL <= cmp["ci_low"] and cmp["ci_high"] <= LEVEL else "is not shown different from")
-    return f"{word} {name} ({_diff(cmp)})"
+
+
+def _per_seed(seeds: list[dict], name: str, metric: str) -> str:
+    """How each seed's paired test against System 2 (`name`) comes out, seeds grouped by outcome; "" without tests."""
+    groups: dict[str, list[str]] = {}
+    for r in seeds:
+        cmp = _paired(r, "vs_system2", metric)
+        if cmp is None:
+            return ""
+        groups.setdefault(_relation(cmp), []).append(str(r["seed"]))
+    short = {"beats": "above", "is below": "below", "is level with": "level", "is not shown different from":
+             "not shown different"}
+    said = [f"{short[word]} (seed{'s' * (len(s) > 1)} {', '.join(s)})" for word, s in groups.items()]
+    return f" Against {name}, paired per seed: " + ", ".join(said) + "."
 
 
 @dataclass
@@ -69,13 +85,15 @@ class Verdict:
     criterion: str = ""  # what "works" asks of this run
     reasons: list[str] = field(default_factory=list)  # what the ceiling, floor, seeds and System 2 say, one clause each
     n: int | None = None  # the distilled model's test inputs
+    n_seeds: int = 1  # training seeds of the distilled model (gain is their mean where several)
 
     def text(self) -> str:
         """The verdict in words, as the reports print it."""
         if self.gain is None:
             return f"{self.outcome}: {'; '.join(self.reasons)}."
         if self.outcome == "REPRODUCED":
-            return f"REPRODUCED: {self.facts} The distilled model gains {self.gain:.1f} points over System 1."
+            mean = f" (the mean of {self.n_seeds} seeds)" if self.n_seeds > 1 else ""
+            return f"REPRODUCED: {self.facts} The distilled model gains {self.gain:.1f} points over System 1{mean}."
         joined = "; ".join(self.reasons)
         said = f" {joined[:1].upper()}{joined[1:]}." if self.reasons else ""
         if self.n is not None and self.n < PILOT_N:  # a percentile bootstrap over a handful of inputs is rough
@@ -127,6 +145,8 @@ def judge(rows: list[dict], table: str, metric: str | None = None) -> Verdict:
         beaten = sum(_beats(r, s1, "vs_system1", metric) for r in seeds)
         facts += (f" Over {len(seeds)} training seeds ({each}): mean {sum(values) / len(values):.1f}%, range "
                   f"{min(values):.1f}-{max(values):.1f}; {beaten} of {len(seeds)} seeds beat {system1} in their paired test.")
+        if s2 is not None:
+            facts += _per_seed(seeds, system2, metric)
     why = []
     control, cue = CONTROL.get(table, (None, ""))
     if gold is not None and control in gold and control in s1 and not _above(gold, s1, control):
@@ -175,7 +195,8 @@ def judge(rows: list[dict], table: str, metric: str | None = None) -> Verdict:
     else:
         outcome, gloss = ("REPRODUCED" if works else "PARTIAL" if gain > 0 and separated and over_floor
                           else "NOT REPRODUCED"), ""
-    return Verdict(table, metric, outcome, gloss, works, gain, paired, gold, facts, criterion, why, d.get(f"n{sfx}"))
+    return Verdict(table, metric, outcome, gloss, works, gain, paired, gold, facts, criterion, why, d.get(f"n{sfx}"),
+                   len(seeds))
 
 
 def verdict(rows: list[dict], table: str, metric: str | None = None) -> str:
