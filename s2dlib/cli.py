@@ -13,7 +13,7 @@ from pathlib import Path
 from .config import (FIELDS, ExperimentConfig, allowed_values, load_profile, parse_value, profile_blocks,
                      profile_covers, profile_names)
 from .provenance import THP, transparent_hugepage
-from .report import write_index
+from .report import run_header, write_index
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -170,7 +170,9 @@ def for_reading(nb) -> None:
         cells.insert(at, folded)
 
 
-def render_html(executed: Path, html: Path) -> None:
+def render_html(executed: Path, html: Path, record: dict | None = None) -> None:
+    """The executed notebook as a page to read: no code, no noise, no machine paths, the nav bar on top and, given
+    the run's metrics `record`, a line naming the run (`stamp_run`)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -189,12 +191,37 @@ def render_html(executed: Path, html: Path) -> None:
     body = body.replace("<body", NAV_STYLE + "<body", 1)
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + NAV, body, count=1)
     html.write_text(body.replace(str(Path.home()), "~"), encoding="utf-8")
+    if record:
+        stamp_run(html, record)
+
+
+def stamp_run(html: Path, record: dict) -> None:
+    """Put (or replace) the line naming the run (`report.run_header`) under a report's nav bar, and the page style
+    of this version (pages rendered before it get it too)."""
+    import html as escape
+
+    page = re.sub(r'<p class="s2d-run">.*?</p>', "", html.read_text(encoding="utf-8"), flags=re.S)
+    page = re.sub(r'<style(?: id="s2d-style")?>\.s2d-nav\{.*?</style>', "", page, count=1, flags=re.S)
+    line = f'<p class="s2d-run">{escape.escape(run_header(record))}</p>'
+    page = page.replace("<body", NAV_STYLE + "<body", 1).replace("</nav>", "</nav>" + line, 1)
+    html.write_text(page, encoding="utf-8")
+
+
+def stamp_runs(reports: Path) -> int:
+    """`stamp_run` on every report of `reports` that has its metrics beside it; returns how many."""
+    pages = [(h, m) for h in sorted(reports.glob("*.html")) if (m := h.with_suffix(".metrics.json")).exists()]
+    for page, metrics in pages:
+        stamp_run(page, json.loads(metrics.read_text()))
+    return len(pages)
 
 
 # Every page links back: the profile's index and summary (same folder) and the paper.
 NAV = ('<nav class="s2d-nav"><a href="index.html">index</a> · <a href="summary.html">summary</a> · '
        '<a href="https://arxiv.org/abs/2407.06023">the paper (arXiv:2407.06023)</a></nav>')
-NAV_STYLE = "<style>.s2d-nav{font-family:sans-serif;padding:.5em 1em;background:#f3f3f3;border-bottom:1px solid #ccc}</style>"
+# Printed text (a verdict, a note) wraps between words and reads as prose, not as code.
+NAV_STYLE = ('<style id="s2d-style">.s2d-nav{font-family:sans-serif;padding:.5em 1em;background:#f3f3f3;'
+             "border-bottom:1px solid #ccc} .s2d-run{font-family:sans-serif;font-size:.85em;color:#444;margin:.5em 1em}"
+             " .jp-RenderedText pre{font-family:sans-serif;word-break:normal;overflow-wrap:break-word}</style>")
 
 
 def _outside_folders(nb) -> list[str]:
@@ -250,9 +277,11 @@ def run_one(name: str, params: dict, reports: Path, profile: str) -> dict:
         status.update(status="failed", error=(str(e).strip().splitlines() or [repr(e)])[-1][:300])
     finally:
         status["wall_s"] = round(time.time() - t0, 1)
+        metrics = Path(params.get("metrics_path") or executed.with_suffix(".metrics.json"))
+        record = json.loads(metrics.read_text()) if status["status"] == "ok" and metrics.exists() else None
         if executed.exists():
             try:
-                render_html(executed, html)
+                render_html(executed, html, record)
             except Exception:  # a failed render must not hide the run's own status
                 status["render_error"] = traceback.format_exc(limit=1).splitlines()[-1]
     return status
@@ -300,6 +329,7 @@ def cmd_report(reports: Path) -> int:
     r = run_one(SUMMARY, {"reports_dir": str(reports.resolve())}, reports, profile)
     record_runs(reports, profile, [r])
     print(f"{SUMMARY}: {r['status']}" + (f" -- {r['error']}" if r["error"] else ""), f"; index: {write_index(reports)}"
+          + f"; run lines on {stamp_runs(reports)} reports"
           + ("; README glance table rewritten" if update_readme(reports) else ""))
     return 0 if r["status"] == "ok" else 1
 

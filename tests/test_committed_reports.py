@@ -73,3 +73,4 @@ def test_every_committed_page_is_clean_and_links_back(browser, page):
     if page.with_name(f"{page.stem}.metrics.json").exists():
         verdicts = [text.find(w) for w in ("REPRODUCED", "NOT DECIDABLE", "PARTIAL", "Not decidable") if w in text]
         assert verdicts and min(verdicts) < text.index("Parameters of this run"), "the verdict comes first"
+        assert text.find("Run: ") in range(min(verdicts)), "a line naming the run (model, sizes, CPU) opens the page"

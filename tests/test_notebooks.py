@@ -264,6 +264,9 @@ def test_summary_and_index(smoke_run):
     for name in cli.notebook_names():
         assert f'href="{name}.html"' in index
     assert 'href="summary.html"' in index and ("not run" in index) == MISSING
+    for metrics in reports.glob("*.metrics.json"):  # each report names its run under the nav bar
+        page = metrics.with_name(metrics.name.replace(".metrics.json", ".html")).read_text()
+        assert page.count('<p class="s2d-run">Run: ') == 1 and "profile smoke" in page
     summary = (reports / "summary.html").read_text()
     assert "Table 1" in summary and "paper accuracy %" in summary and "data:image/png;base64" in summary
     assert "ours accuracy_biased %" in summary and "Distill S2A (no USC)" in summary  # Table 2 filled from our rows
@@ -280,6 +283,7 @@ def test_a_notebook_outside_the_paper_is_reported(smoke_run, tmp_path):
     assert cli.main(["report", "--reports", str(reports)]) == 0
     assert 'href="my_method.html">my_method</a></td><td>your experiment</td><td>coin_flip' in \
         (reports / "index.html").read_text()
+    assert (reports / "my_method.html").read_text().count('<p class="s2d-run">') == 1  # restamped, not doubled
     summary = (reports / "summary.html").read_text()
     assert "my_method: task coin_flip, System 2 rar_2step (smoke run)" in summary and "Distill 2-step RaR" in summary
 

@@ -138,6 +138,27 @@ def test_rendered_report_has_no_machine_paths_and_no_code(tmp_path):
     cli.render_html(src, tmp_path / "x.html")
     html = (tmp_path / "x.html").read_text()
     assert "data in data/last_letter" in html and str(cli.ROOT) not in html and "secret_code_line" not in html
+    assert 'href="index.html"' in html and 'class="s2d-run"' not in html  # no record, no run line
+
+
+def test_rendered_report_opens_with_a_line_naming_the_run(tmp_path):
+    src = tmp_path / "x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")]), src)
+    cpu = "AMD EPYC avx2 avx512_bf16"
+    prov = {"model_fingerprint": "m@1:int8+ct2", "engine": "ct2", "profile": "power", "n_train": 300, "n_test": 200,
+            "git_commit": "abc1234", "cpu": {"cores": 2}, "sessions_wall_s": 17885.6,
+            "sessions": [{"started_utc": "2026-12-06T23:00", "cpu": "AMD EPYC avx2"},
+                         {"started_utc": "2026-12-07T12:50", "cpu": cpu}, {"started_utc": "2026-12-07T14:21", "cpu": cpu}]}
+    cli.render_html(src, tmp_path / "x.html", {"provenance": prov, "config": {"seeds": [0, 1, 2]}})
+    html = (tmp_path / "x.html").read_text()
+    line = ("Run: m@1:int8+ct2 · engine ct2 · profile power · 300 training, 200 test inputs · seeds 0, 1, 2 · run "
+            "2026-12-06 to 2026-12-07 in 3 sittings, 4 h 58 min of wall time · 2-core CPU: AMD EPYC avx2; "
+            f"{cpu} · git abc1234.")
+    assert line in html and html.index('class="s2d-nav"') < html.index(line) < html.index('href="#Title"')
+    cli.stamp_run(tmp_path / "x.html", {"provenance": {**prov, "git_commit": "def5678"}})  # restamped in place
+    html = (tmp_path / "x.html").read_text()
+    assert html.count('class="s2d-run"') == 1 and "git def5678" in html and "git abc1234" not in html
+    assert html.count('id="s2d-style"') == 1 and "seed 0 ·" in html
 
 
 def test_verdict_judge_must_clear_the_constant_position_level():

@@ -6,7 +6,7 @@ from ..paper import GOLD, beyond_paper, paper_numbers, verdict_metric
 from .figures import (ROUTER_KIND, plot_accuracy_vs_tokens, plot_learning_curve, plot_model_sizes, plot_router,
                       summary_figure)
 from .pages import (comparison_table, experiments, glance_table, headline_cells, markdown_table, other_experiments,
-                    other_results, paper_notebooks, provenance_overview, token_ratios, write_index)
+                    other_results, paper_notebooks, provenance_overview, run_header, token_ratios, write_index)
 from .sizes import MODEL_SIZES, model_size, size_command, size_runs, size_table
 from .tables import (answers_table, metric_breakdown, outcome_breakdown, paper_rows, pilot_table, provenance_table,
                      recipe_note, recipe_table, results_table, router_table, seed_table, show, systems_table,

@@ -212,6 +212,29 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def run_header(record: dict) -> str:
+    """One line naming a run, for the top of its report: model, profile, sizes, seeds, dates, sittings and wall time,
+    CPUs, commit (from the metrics record's provenance)."""
+    prov, cfg = record.get("provenance", {}), record.get("config", {})
+    sessions = prov.get("sessions") or [{"started_utc": prov.get("started_utc", ""), "wall_s": prov.get("wall_s", 0)}]
+    days = sorted({str(s.get("started_utc", ""))[:10] for s in sessions} - {""})
+    when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}" if days else "?"
+    wall = _duration(prov.get("sessions_wall_s") or sum(s.get("wall_s", 0) for s in sessions))
+    cpus = list(dict.fromkeys(s["cpu"] for s in sessions if s.get("cpu")))
+    if not cpus and prov.get("cpu"):
+        cpus = [" ".join([prov["cpu"].get("model", "?"), *(f for f, on in prov["cpu"].get("flags", {}).items() if on)])]
+    cores = prov.get("cpu", {}).get("cores")
+    sizes = ", ".join(f"{prov[k]} {w}" for k, w in (("n_train", "training"), ("n_test", "test"), ("n_dev", "dev"))
+                      if prov.get(k))
+    seeds = cfg.get("seeds") or [prov.get("seed", 0)]
+    parts = [prov.get("model_fingerprint") or prov.get("model", "?"), f"engine {prov.get('engine') or 'hf'}",
+             f"profile {prov.get('profile', '?')}", f"{sizes} inputs" if sizes else "",
+             f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}",
+             f"run {when} in {len(sessions)} sitting{'s' * (len(sessions) > 1)}, {wall} of wall time",
+             f"{cores}-core CPU: " * bool(cores) + "; ".join(cpus) if cpus else "", f"git {prov.get('git_commit', '?')}"]
+    return "Run: " + " · ".join(p for p in parts if p) + "."
+
+
 def write_index(reports: str | Path) -> Path:
     """reports/index.html: every experiment report and the summary with status and run time; self-contained."""
     import html
