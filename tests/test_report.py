@@ -393,3 +393,11 @@ def test_system15_rows_stay_out_of_the_table5_verdict_and_have_their_own_table()
                                       "capped_dropped": 1, "target_tokens": 140.0, "consistent_tokens": 180.0,
                                       "tokens_per_sample": 200.0}])
     assert list(lengths["Targets"]) == ["CoT, shortest"] and lengths["Targets shorter than a sample %"][0] == 30.0
+
+
+def test_run_header_counts_a_judge_run_in_judgments_and_pairs():
+    prov = {"task": "pairwise_judge", "n_train": 300, "n_test": 200, "profile": "power", "seed": 0,
+            "started_utc": "2026-12-06T10:00", "wall_s": 754}
+    line = report.run_header({"provenance": prov})
+    assert "profile power · 300 training, 200 test judgments (150 / 100 pairs in both orders) · seed 0 · " in line
+    assert "run 2026-12-06 in 1 sitting, 12.6 min of wall time · git ?." in line and "inputs" not in line

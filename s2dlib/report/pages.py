@@ -226,9 +226,13 @@ def run_header(record: dict) -> str:
     cores = prov.get("cpu", {}).get("cores")
     sizes = ", ".join(f"{prov[k]} {w}" for k, w in (("n_train", "training"), ("n_test", "test"), ("n_dev", "dev"))
                       if prov.get(k))
+    if sizes and prov.get("task") == "pairwise_judge":  # counted in judgments, each pair judged in both orders
+        sizes = f"{sizes} judgments ({prov.get('n_train', 0) // 2} / {prov.get('n_test', 0) // 2} pairs in both orders)"
+    elif sizes:
+        sizes += " inputs"
     seeds = cfg.get("seeds") or [prov.get("seed", 0)]
     parts = [prov.get("model_fingerprint") or prov.get("model", "?"), f"engine {prov.get('engine') or 'hf'}",
-             f"profile {prov.get('profile', '?')}", f"{sizes} inputs" if sizes else "",
+             f"profile {prov.get('profile', '?')}", sizes,
              f"seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}",
              f"run {when} in {len(sessions)} sitting{'s' * (len(sessions) > 1)}, {wall} of wall time",
              f"{cores}-core CPU: " * bool(cores) + "; ".join(cpus) if cpus else "", f"git {prov.get('git_commit', '?')}"]
