@@ -37,6 +37,11 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpu_label(cpu: dict) -> str:
+    """`cpu_info()` as one line: the model and the flags it has, e.g. 'AMD EPYC avx2 avx512f'."""
+    return " ".join([cpu.get("model", "?"), *(f for f, on in cpu.get("flags", {}).items() if on)])
+
+
 def cpu_info() -> dict:
     """CPU model, usable cores and the flags that decide which kernels run fast (bf16 units, AMX, VNNI, AVX512)."""
     cores = usable_cores()
@@ -88,8 +93,7 @@ class RunLog:
         self.started = datetime.now(timezone.utc)
         self.git = git_commit()  # the code this session imported; a commit made while it runs is not it
         self.thp = transparent_hugepage()  # sessions of one run may differ in it, and their wall times with it
-        cpu = cpu_info()  # an archived run's sessions may have worked on different machines
-        self.cpu = " ".join([cpu["model"], *(f for f, on in cpu["flags"].items() if on)])
+        self.cpu = cpu_label(cpu_info())  # an archived run's sessions may have worked on different machines
         self.timings: dict[str, float] = {}
         self._running: dict[str, float] = {}  # stages under way: their start (perf_counter)
         cache.on_put = self.write  # a killed session still counts the chunks it finished

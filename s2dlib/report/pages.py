@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..evaluate import metric_suffix
 from ..paper import GOLD, paper_numbers, verdict_metric
+from ..provenance import cpu_label
 from .cells import _ci, _diff
 from .tables import results_table
 from .verdict_policy import judge, verdict
@@ -222,7 +223,7 @@ def run_header(record: dict) -> str:
     wall = _duration(prov.get("sessions_wall_s") or sum(s.get("wall_s", 0) for s in sessions))
     cpus = list(dict.fromkeys(s["cpu"] for s in sessions if s.get("cpu")))
     if not cpus and prov.get("cpu"):
-        cpus = [" ".join([prov["cpu"].get("model", "?"), *(f for f, on in prov["cpu"].get("flags", {}).items() if on)])]
+        cpus = [cpu_label(prov["cpu"])]
     cores = prov.get("cpu", {}).get("cores")
     sizes = ", ".join(f"{prov[k]} {w}" for k, w in (("n_train", "training"), ("n_test", "test"), ("n_dev", "dev"))
                       if prov.get(k))
