@@ -62,6 +62,18 @@ def compare(exp, table: str) -> list[dict]:
     return done
 
 
+def compare_pairs(exp, pairs: list[tuple[str, str]]) -> list[dict]:
+    """Paired differences a - b in accuracy on all test items for named rows that `compare`'s roles do not cover
+    (e.g. System 1.5 against CoT at maj@5, or against its control), with `compare`'s paired bootstrap CI and
+    McNemar's p. A pair naming a row that was not scored is left out. Kept as `exp.pairs` (the record's "pairs")."""
+    scored = {r["system"]: r for r in exp.rows if r.get("status") == "ok" and "outcomes" in r}
+    clusters = [source_of(e) for e in exp.test]
+    exp.pairs = [{"a": a, "b": b, "metric": "accuracy", **paired_difference(
+        scored[a]["outcomes"], scored[b]["outcomes"], clusters, exp.cfg.seed)}
+        for a, b in pairs if a in scored and b in scored]
+    return exp.pairs
+
+
 def evaluate_seeds(exp, label: str, targets: FilterResult) -> list[dict]:
     """`label`'s distilled model trained again with every training seed of cfg.seeds (LoRA initialisation and data
     order; same pairs and recipe) and evaluated on the same test items, greedy. Rows "<label> (seed s)" carry

@@ -301,7 +301,7 @@ GLANCE = ("<!-- glance:start (written by `s2d report` from reports/power; do not
 def update_readme(reports: Path, readme: Path | None = None) -> bool:
     """Write the README's results-at-a-glance table (between the GLANCE markers) from a reports folder's metrics, so
     it cannot drift from the committed runs. Only the study's folder (reports/power) writes it; False otherwise."""
-    from .report import experiments, glance_table, markdown_table, size_table
+    from .report import experiments, glance_table, markdown_table, size_table, system15_finding, system15_table
 
     readme = readme or ROOT / "README.md"
     if reports.resolve() != default_reports("power").resolve() and readme == ROOT / "README.md":
@@ -311,11 +311,16 @@ def update_readme(reports: Path, readme: Path | None = None) -> bool:
         return False
     head, rest = text.split(GLANCE[0], 1)
     tail = rest.split(GLANCE[1], 1)[1]
-    table = markdown_table(glance_table(experiments(reports)))
-    sizes = size_table(reports)
+    exps = experiments(reports)
+    table = markdown_table(glance_table(exps))
+    sizes, system15 = size_table(reports), system15_table(exps)
     if len(sizes) > 1:  # beyond the paper: the same Table 1 run on other model sizes (issue 41)
         table += ("\n\nBeyond the paper, Table 1 last-letter across model sizes (accuracy % [95% CI]; the summary's "
                   "figure):\n\n" + markdown_table(sizes))
+    if not system15.empty:  # beyond the paper: the shortest self-consistent chain of thought distilled (issue 41)
+        table += ("\n\nBeyond the paper, Table 5 GSM8K with System 1.5, the shortest self-consistent chain of thought "
+                  "distilled (accuracy % [95% CI], generated tokens per problem over all k samples):\n\n"
+                  + markdown_table(system15) + "\n\n" + system15_finding(exps))
     readme.write_text(f"{head}{GLANCE[0]}\n{table}\n{GLANCE[1]}{tail}")
     return True
 

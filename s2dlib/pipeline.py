@@ -65,7 +65,8 @@ class Experiment:
 
     # beyond the five stages, in their own modules; the notebooks call them as methods of the experiment
     choose_recipe, learning_curve = recipe.choose_recipe, recipe.learning_curve
-    known_subset, compare, evaluate_seeds = claims.known_subset, claims.compare, claims.evaluate_seeds
+    known_subset, compare, compare_pairs = claims.known_subset, claims.compare, claims.compare_pairs
+    evaluate_seeds = claims.evaluate_seeds
     seed_summary, evaluate_variants = claims.seed_summary, claims.evaluate_variants
     evaluate_router = route.evaluate_router
 
@@ -86,6 +87,7 @@ class Experiment:
         self.outputs: dict[str, MethodOutput] = {}  # evaluation outputs by system, for inspection in the notebook
         self.curve: list[dict] = []  # learning-curve points: accuracy of a distilled model by training pairs
         self.router: dict = {}  # the confidence router's sweep (evaluate_router)
+        self.pairs: list[dict] = []  # paired differences of named rows (compare_pairs)
         self.variants: list[dict] = []  # prompt-variant rows (evaluate_variants)
         self.known: dict[str, list[int]] = {}  # metric subsets decided by a reference system's outcomes (known_subset)
         self.lora = cfg.lora()  # the LoRA recipe of the final adapters (choose_recipe may replace it)
@@ -273,6 +275,7 @@ class Experiment:
         record = {"experiment": self.name, "paper_table": table, "system2": system2, "task": self.cfg.task,
                   "test_data": self.task.data_stats(self.test), "rows": self.rows, "filters": self.filters, "trainings": self.trainings, "recipe": self.recipe,
                   "learning_curve": self.curve, "router": self.router, "prompt_variants": self.variants,
+                  "pairs": self.pairs,
                   "seeds": self.seed_summary(verdict_metric(table) if table else "accuracy"),
                   "provenance": self.provenance(), "config": self.cfg.asdict()}
         write_json(Path(path) if path else self.dir / "metrics.json", record)

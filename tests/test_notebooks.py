@@ -237,6 +237,10 @@ def test_cot_system15_distils_consistent_chains_and_is_compared(smoke_run):
     rows = {r["system"]: r for r in m["rows"]}
     for label in report.beyond_paper("table5").values():
         assert rows[label]["vs_system1"]["system"] == "System 1" and rows[label]["vs_system2"]["system"] == "CoT (zero-shot)"
+    s15, control = report.beyond_paper("table5")["system15"], report.beyond_paper("table5")["system15_control"]
+    assert {(p["a"], p["b"]) for p in m["pairs"]} >= {(s15, "CoT (zero-shot)"), (s15, control),
+                                                      (f"{s15} maj@3", "CoT (zero-shot) maj@3")}  # paired at every k
+    assert list(report.system15_table(m)["system"]) == report.system15_systems() and report.system15_finding(m)
     pairs = tmp / "runs" / "smoke" / "cot_gsm8k" / "adapters" / "distill_shortest_cot_system_1.5.pairs.jsonl"
     assert all("Let's think step by step." in json.loads(line)["prompt"] for line in pairs.read_text().splitlines())
     assert "Distill shortest CoT" not in report.verdict(m["rows"], "table5")

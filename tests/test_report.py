@@ -395,6 +395,39 @@ def test_system15_rows_stay_out_of_the_table5_verdict_and_have_their_own_table()
     assert list(lengths["Targets"]) == ["CoT, shortest"] and lengths["Targets shorter than a sample %"][0] == 30.0
 
 
+def test_system15_pairs_are_recorded_per_k_and_read_into_a_table_and_a_finding():
+    """Issue 41: `compare_pairs` scores named rows against each other on the same problems (a row not scored is left
+    out); `system15_table` lays each system's maj@k side by side, `system15_finding` reads the maj@1 pairs."""
+    from types import SimpleNamespace
+
+    from s2dlib.claims import compare_pairs
+    from s2dlib.tasks import Example
+
+    s1, d, s15, control, cot = report.system15_systems()
+    right = lambda n: [True] * n + [False] * (40 - n)  # noqa: E731  (the first n of 40 problems answered right)
+    rows = [{**row(name, 2.5 * n, 0.0, 0.0, tok, n=40), "outcomes": right(n), "k": k, "base_system": name}
+            for name, n, tok in ((s1, 4, 9), (d, 3, 8), (s15, 20, 120), (control, 21, 260), (cot, 24, 250))
+            for k in (1, 5)]
+    for r in rows:  # a maj@5 row is named "<system> maj@5"
+        r["system"] = r["system"] if r["k"] == 1 else f"{r['system']} maj@5"
+    exp = SimpleNamespace(rows=rows, test=[Example(str(i), f"q{i}", "1") for i in range(40)],
+                          cfg=SimpleNamespace(seed=0))
+    pairs = compare_pairs(exp, [(s15, cot), (s15, s1), (f"{s15} maj@5", f"{cot} maj@5"), (s15, "not a row")])
+    assert exp.pairs is pairs and [(p["a"], p["b"]) for p in pairs] == [(s15, cot), (s15, s1), (f"{s15} maj@5", f"{cot} maj@5")]
+    assert pairs[0]["diff"] == -10.0 and (pairs[0]["a_only"], pairs[0]["b_only"]) == (0, 4) and pairs[1]["diff"] == 40.0
+    record = {"rows": rows, "pairs": pairs}
+    table = report.system15_table(record)
+    assert list(table["system"]) == [s1, d, s15, control, cot]
+    assert list(table.columns) == ["system", "maj@1 % [95% CI]", "maj@1 tokens", "maj@5 % [95% CI]", "maj@5 tokens"]
+    assert table["maj@1 tokens"][2] == "120" and table["maj@5 % [95% CI]"][4].startswith("60.0 ")
+    assert list(report.pairs_table(record)["only the other right"]) == [4, 0, 4]
+    finding = report.system15_finding(record)
+    assert finding.startswith(f"{s15} answers 50.0% ") and "120 generated tokens per problem, 48% of " in finding
+    assert f"above {s1} (10.0%; +40.0 points" in finding and f"{control}: no paired comparison recorded" in finding
+    assert report.system15_table({"rows": [r for r in rows if r["base_system"] != s15]}).empty
+    assert report.system15_finding({"rows": rows[:2]}) == ""
+
+
 def test_run_header_counts_a_judge_run_in_judgments_and_pairs():
     prov = {"task": "pairwise_judge", "n_train": 300, "n_test": 200, "profile": "power", "seed": 0,
             "started_utc": "2026-12-06T10:00", "wall_s": 754}
