@@ -83,6 +83,10 @@ class ExperimentConfig:
     maj_k: list[int] = field(default_factory=lambda: [1, 5, 10], metadata={
         "help": "maj@k evaluation over the first k of max(k) samples; the k=1 row carries the plain system label (the "
                 "one the paper's tables use)", "ge": 1, "le": 64, "distinct": True, "min_len": 1})
+    side_maj_k: list[int] = field(default_factory=list, metadata={
+        "help": "maj@k of the CoT rows that no claim reads (few-shot CoT, System 1.5's control); maj@5 of a CoT "
+                "system on 150 problems costs about an hour on 2 CPU cores (empty: maj_k)",
+        "ge": 1, "le": 64, "distinct": True})
     temperature: float = field(default=0.5, metadata={
         "help": "sampling temperature of System 2", "ge": 0, "le": 2, "allowed": "0 (greedy) to 2"})
     top_p: float = field(default=0.9, metadata={

@@ -32,6 +32,7 @@ from s2dlib.report import paper_numbers
     ({"maj_k": []}, r"maj_k=\[\]: allowed values are a list of distinct integers 1 to 64"),
     ({"maj_k": [1, 1]}, r"maj_k=\[1, 1\]"),
     ({"maj_k": 5}, r"maj_k=5"),
+    ({"side_maj_k": [0]}, r"side_maj_k=\[0\]: allowed values are a list of distinct integers 1 to 64"),
     ({"lr": "1e-3"}, r"lr='1e-3': allowed values are numbers"),  # what YAML makes of 1e-3
     ({"n_train": True}, r"n_train=True: allowed values are integers"),
     ({"greedy_rephrase": "yes please"}, r"greedy_rephrase='yes please': allowed values are true or false"),
