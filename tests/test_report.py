@@ -251,7 +251,7 @@ def _legible(ax):
 
 def test_roles_and_panel_titles_read_as_the_paper_does():
     from s2dlib.paper import beyond_paper
-    from s2dlib.report.roles import BEYOND_KIND, ROLES, ROUTER_KIND, panel_title, role_of
+    from s2dlib.report.roles import BEYOND_KIND, CONTROL_KIND, ROLES, ROUTER_KIND, panel_title, role_of
 
     s2 = "System 2 method or variant"
     systems = ("System 1", "1-step RaR", "2-step RaR", "Distill System 1", "Distill 2-step RaR",
@@ -262,7 +262,8 @@ def test_roles_and_panel_titles_read_as_the_paper_does():
     assert role_of("CoT (few-shot) maj@5", "table5") == role_of("CoT (zero-shot)", "table5") == s2
     assert role_of("Distill S2A (no USC)", "table2").startswith("ablation") and set(ROLES) >= {ROUTER_KIND}
     assert panel_title("table1", "last_letter") == "Table 1 · last-letter"
-    assert {role_of(s, "table5") for s in beyond_paper("table5").values()} == {BEYOND_KIND}  # System 1.5 and control
+    assert [role_of(beyond_paper("table5")[k], "table5") for k in ("system15", "system15_control")] == [
+        BEYOND_KIND, CONTROL_KIND]
     assert panel_title("table4", "pairwise_judge") == "Table 4 · BSM judge"
 
 
@@ -271,14 +272,14 @@ def test_accuracy_figure_hides_no_point_and_draws_the_papers_numbers():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from s2dlib.report.roles import BEYOND_KIND, ROLES, ROUTER_KIND
+    from s2dlib.report.roles import BEYOND_KIND, CONTROL_KIND, ROLES, ROUTER_KIND
 
     ax = report.plot_accuracy_vs_tokens(RAR_ROWS, "table1", "last_letter")
     assert len(_legible(ax)) == len(RAR_ROWS) and ax.get_title() == "Table 1 · last-letter"
     legend = ax.get_legend()
     assert not legend.get_window_extent().overlaps(ax.get_window_extent())  # outside the data area
     names = {t.get_text() for t in legend.get_texts()}
-    assert set(ROLES) - {BEYOND_KIND} <= names and "ablation / oracle" not in names
+    assert set(ROLES) - {BEYOND_KIND, CONTROL_KIND} <= names and "ablation / oracle" not in names
     levels = {line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"}
     assert levels == {30.0, 98.0}  # the paper's System 1 and Distill 2-step RaR (no token counts: dotted levels)
     texts = {t.get_text() for t in ax.texts}
