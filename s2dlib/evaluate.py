@@ -91,6 +91,11 @@ def paired_difference(a: list[bool], b: list[bool], clusters: list | None = None
             "p": float(p), "a_only": a_only, "b_only": b_only, "n": int(x.size)}
 
 
+def maj_row(label: str, k: int) -> str:
+    """The row name of `label`'s maj@k: the plain label at k=1 (the one the paper's tables use), else '<label> maj@k'."""
+    return label if k == 1 else f"{label} maj@{k}"
+
+
 def maj_at_k(answers: list[list[str | None]], k: int, normalize=lambda a: a) -> list[str | None]:
     """Per input, the most frequent answer among its first k samples (maj@k): a tie goes to the answer sampled
     first, None when none of the k samples has an answer. maj@1 is the first sample's answer."""

@@ -17,7 +17,7 @@ from .config import ExperimentConfig
 from .distill import PendingAdapter, run_key, train_lora_isolated, trained_record
 from .engines import EngineSlot, resolve_engine
 from .engines.base import Sampling
-from .evaluate import accuracy_row, maj_at_k, rate, step_diagnostics
+from .evaluate import accuracy_row, maj_at_k, maj_row, rate, step_diagnostics
 from .filters import FilterResult, build_filter, filter_stats
 from .jsonio import write_json
 from .methods import MethodOutput, build_method
@@ -231,7 +231,7 @@ class Experiment:
     def _row_names(label: str, maj_k: list[int] | None) -> list[tuple[str, dict]]:
         if not maj_k:
             return [(label, {})]
-        return [(label if k == 1 else f"{label} maj@{k}", {"base_system": label, "k": k}) for k in sorted(maj_k)]
+        return [(maj_row(label, k), {"base_system": label, "k": k}) for k in sorted(maj_k)]
 
     def score_system(self, label: str, method: str, adapter=None, maj_k: list[int] | None = None) -> list[dict]:
         """The scored rows of one system (not recorded); its outputs are kept for inspection."""
