@@ -29,6 +29,11 @@ TOKENS_PER_MICRO_BATCH = 1024
 # A run killed mid-training (a session's end, OOM) resumes from its last checkpoint; a 300-pair judge adapter trains
 # for ~40 min on a 2-core CPU. Checkpoints hold the LoRA weights, optimiser, scheduler and RNG states (~0.2 GB).
 CHECKPOINT_EVERY_S = 300.0
+# glibc raises its mmap threshold as large blocks are freed, after which activations of varying length come from the
+# heap and fragment it. Whole GSM8K chains (125 pairs of 107-430 tokens, 1.5B, 2026-12-08) grew the training
+# process to 21.7 GB and it was OOM-killed at step 26 of 32; resumed with a fixed threshold, the same batches ran in
+# 9-15 GB.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
 SHARDING = ("none", "fsdp")
 QUANTIZE = ("none", "4bit")
 SCALE_FIELDS = ("sharding", "gradient_checkpointing", "quantize")  # added after adapters were trained
@@ -294,7 +299,7 @@ def train_lora_isolated(model_name: str, pairs: list[tuple[str, str]], out_dir: 
     flags = [x for f in fields(LoraSFTConfig) for x in (f"--{_flag(f.name)}", str(getattr(cfg, f.name)))]
     launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 else []
     subprocess.run([sys.executable, *launch, "-m", "s2dlib.distill", "--model", model_name, "--pairs", str(pairs_file),
-                    "--out", str(out_dir), *flags], check=True)
+                    "--out", str(out_dir), *flags], check=True, env={**MALLOC_ENV, **os.environ})
     return json.loads((out_dir / "s2d_train.json").read_text())
 
 

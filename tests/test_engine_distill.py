@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from s2dlib import distill
 from s2dlib.distill import IGNORE, LoraSFTConfig, encode_pair, micro_batches, train_lora
 from s2dlib.engines.base import Sampling
 from s2dlib.models import load_model
@@ -166,3 +167,19 @@ def test_shared_prefix_sampling_matches_plain_decoding(engine):
 def test_long_pairs_train_in_micro_batches_of_the_same_global_batch(per_device, longest, expected):
     micro, accum = micro_batches(per_device, longest, budget=1024)
     assert (micro, accum) == expected and micro * accum == per_device
+
+
+def test_the_training_child_gets_a_fixed_malloc_threshold_that_the_caller_can_override(tiny_model, tmp_path, monkeypatch):
+    seen = {}
+
+    def child(cmd, check, env):  # stands in for the training process: records its environment, writes its record
+        seen.update(env)
+        out = tmp_path / "adapter"
+        out.mkdir()
+        (out / "s2d_train.json").write_text(json.dumps({"steps": 1}))
+
+    monkeypatch.setattr("subprocess.run", child)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "999")
+    assert distill.train_lora_isolated(str(tiny_model), [("q", "a")], tmp_path / "adapter", LoraSFTConfig()) == {"steps": 1}
+    assert seen["MALLOC_MMAP_THRESHOLD_"] == distill.MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]
+    assert seen["MALLOC_TRIM_THRESHOLD_"] == "999" and seen["PATH"]
