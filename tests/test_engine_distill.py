@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from s2dlib import distill
-from s2dlib.distill import IGNORE, LoraSFTConfig, encode_pair, micro_batches, train_lora
+from s2dlib.distill import (IGNORE, MALLOC_ENV, LoraSFTConfig, encode_pair, micro_batches, train_lora,
+                            train_lora_isolated)
 from s2dlib.engines.base import Sampling
 from s2dlib.models import load_model
 from s2dlib.tasks import get_task
@@ -180,6 +180,6 @@ def test_the_training_child_gets_a_fixed_malloc_threshold_that_the_caller_can_ov
 
     monkeypatch.setattr("subprocess.run", child)
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "999")
-    assert distill.train_lora_isolated(str(tiny_model), [("q", "a")], tmp_path / "adapter", LoraSFTConfig()) == {"steps": 1}
-    assert seen["MALLOC_MMAP_THRESHOLD_"] == distill.MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]
+    assert train_lora_isolated(str(tiny_model), [("q", "a")], tmp_path / "adapter", LoraSFTConfig()) == {"steps": 1}
+    assert seen["MALLOC_MMAP_THRESHOLD_"] == MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]
     assert seen["MALLOC_TRIM_THRESHOLD_"] == "999" and seen["PATH"]
